@@ -1,0 +1,1947 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Loop block devices: a block device whose sectors live in a file (or in
+ * another block device), plus /dev/loop-control to add, remove and find
+ * free devices on demand.
+ *
+ * Locking
+ *
+ * loop_index_mutex  guards loop_index_idr: which numbers are taken, which
+ *                   slots are published (a reserved or hidden slot holds
+ *                   NULL) and LO_MARK_FREE, the mark of every published
+ *                   device that is unbound.
+ * loop_chain_mutex  is held by everything that attaches, swaps or detaches a
+ *                   backing file, so that a chain of loop devices stacked on
+ *                   each other can be walked safely while a new backing file
+ *                   is checked for leading back to the device itself.
+ * lo->lo_mutex      guards the configuration of one device: lo_state,
+ *                   lo_flags, lo_offset, lo_sizelimit, lo_file_name,
+ *                   lo_backing_file, lo_use_dio and lo_wq.  Fields the I/O
+ *                   path reads are only changed with the queue frozen.
+ * lo->lo_lock       (spinlock) lets sysfs readers take a reference on
+ *                   lo_backing_file without sleeping on lo_mutex, which is
+ *                   held while the sysfs group is removed.
+ * disk->open_mutex  (block layer) is held around ->open and ->release.
+ *
+ * Lock order:
+ *   disk->open_mutex -> loop_chain_mutex -> lo->lo_mutex
+ *                    -> loop_index_mutex -> lo->lo_lock
+ *
+ * loop_index_mutex is never held while calling add_disk(), del_gendisk() or
+ * anything else that may take disk->open_mutex.  A device enters LO_RUNDOWN
+ * or LO_DELETING only under disk->open_mutex, so lo_open() sees those states
+ * exactly and nobody can open a device that is going away.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/init.h>
+#include <linux/fs.h>
+#include <linux/file.h>
+#include <linux/falloc.h>
+#include <linux/statfs.h>
+#include <linux/uio.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/blk-cgroup.h>
+#include <linux/cgroup.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
+#include <linux/idr.h>
+#include <linux/kthread.h>
+#include <linux/mutex.h>
+#include <linux/pagemap.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <linux/miscdevice.h>
+#include <linux/major.h>
+#include <linux/compat.h>
+#include <linux/sysfs.h>
+#include <linux/uaccess.h>
+#include <linux/loop.h>
+
+#ifdef CONFIG_BLK_DEV_LOOP_MIN_COUNT
+#define LO_MIN_COUNT		CONFIG_BLK_DEV_LOOP_MIN_COUNT
+#else
+#define LO_MIN_COUNT		8
+#endif
+
+#define LO_DEFAULT_QUEUE_DEPTH	128
+/* Largest request we accept; max_sectors_kb defaults lower. */
+#define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
+/* The IDR is an xarray underneath; its spare mark indexes unbound devices. */
+#define LO_MARK_FREE		XA_MARK_1
+
+enum lo_state {
+	LO_UNBOUND,		/* no backing file */
+	LO_BOUND,		/* backing file attached, I/O flows */
+	LO_RUNDOWN,		/* to be unbound at the last close */
+	LO_DELETING,		/* being removed, cannot be opened */
+};
+
+struct loop_device {
+	int			lo_number;
+	enum lo_state		lo_state;	/* lo_mutex, see above */
+	int			lo_flags;	/* LO_FLAGS_*, lo_mutex */
+	loff_t			lo_offset;	/* lo_mutex, queue frozen */
+	loff_t			lo_sizelimit;	/* lo_mutex, queue frozen */
+	char			lo_file_name[LO_NAME_SIZE]; /* lo_mutex */
+	struct file		*lo_backing_file; /* lo_mutex and lo_lock */
+	gfp_t			lo_old_gfp_mask; /* of the backing mapping */
+	bool			lo_use_dio;	/* lo_mutex, queue frozen */
+	bool			lo_sysfs_added;	/* lo_mutex */
+	struct workqueue_struct	*lo_wq;		/* lo_mutex, while bound */
+	spinlock_t		lo_lock;	/* see the top of the file */
+	struct mutex		lo_mutex;	/* see the top of the file */
+	struct gendisk		*lo_disk;
+	struct blk_mq_tag_set	lo_tag_set;
+};
+
+/* Per-request state, the blk-mq payload of every request. */
+struct loop_cmd {
+	struct kiocb		iocb;
+	struct work_struct	work;
+	struct bio_vec		*bvec;		/* segments of the whole request */
+	unsigned int		nr_bvec;
+	unsigned int		bvec_skip;	/* bytes to skip in bvec[0] */
+	unsigned int		done;		/* bytes moved so far */
+	bool			bvec_owned;	/* bvec was allocated by us */
+	bool			nowait;		/* this attempt must not block */
+	bool			css_held;	/* memcg_css holds a reference */
+	struct cgroup_subsys_state *blkcg_css;
+	struct cgroup_subsys_state *memcg_css;
+};
+
+static DEFINE_IDR(loop_index_idr);
+static DEFINE_MUTEX(loop_index_mutex);
+static DEFINE_MUTEX(loop_chain_mutex);
+
+static int lo_max_loop = LO_MIN_COUNT;
+static bool lo_max_loop_given;
+static int lo_max_part;
+static int lo_part_shift;
+static int lo_hw_queue_depth = LO_DEFAULT_QUEUE_DEPTH;
+
+static const struct block_device_operations lo_fops;
+
+/* Device numbers run from 0 to lo_max_devices() - 1. */
+static unsigned int lo_max_devices(void)
+{
+	return 1U << (MINORBITS - lo_part_shift);
+}
+
+static struct request_queue *lo_queue(struct loop_device *lo)
+{
+	return lo->lo_disk->queue;
+}
+
+/* Size in sectors of a device over @file at @offset, capped by @sizelimit. */
+static sector_t lo_sectors(struct file *file, loff_t offset, loff_t sizelimit)
+{
+	loff_t size = i_size_read(file->f_mapping->host) - offset;
+
+	if (size < 0)
+		return 0;
+	if (sizelimit > 0 && size > sizelimit)
+		size = sizelimit;
+	return size >> SECTOR_SHIFT;
+}
+
+/* The block device under the backing file, if there is one. */
+static struct block_device *lo_backing_bdev(struct file *file)
+{
+	struct inode *inode = file->f_mapping->host;
+
+	if (S_ISBLK(inode->i_mode))
+		return I_BDEV(inode);
+	return inode->i_sb->s_bdev;
+}
+
+static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
+{
+	/* A size change from or to zero is not a resize; still tell udev. */
+	if (!set_capacity_and_notify(lo->lo_disk, sectors))
+		kobject_uevent(&disk_to_dev(lo->lo_disk)->kobj, KOBJ_CHANGE);
+}
+
+/*
+ * The I/O path.
+ *
+ * queue_rq() first tries a read or write with IOCB_NOWAIT in the submitter's
+ * context when the backing file supports it; anything that would block, and
+ * every flush, discard and write-zeroes, goes to the device's workqueue as a
+ * work item of its own.  Direct I/O completes asynchronously through
+ * lo_rw_complete().  A partial transfer continues where it stopped.
+ */
+
+static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (cmd->bvec_owned)
+		kfree(cmd->bvec);
+	if (cmd->css_held)
+		css_put(cmd->memcg_css);
+	blk_mq_end_request(rq, status);
+}
+
+/* Describe the whole request as one array of bio_vecs. */
+static int lo_cmd_map(struct loop_cmd *cmd, gfp_t gfp)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct req_iterator it;
+	struct bio_vec bv, *table;
+	unsigned int n = 0;
+
+	if (cmd->bvec)
+		return 0;
+
+	rq_for_each_bvec(bv, rq, it)
+		n++;
+
+	if (rq->bio == rq->biotail) {
+		/* One bio: use its table, which may start mid-segment. */
+		cmd->bvec = __bvec_iter_bvec(rq->bio->bi_io_vec,
+					     rq->bio->bi_iter);
+		cmd->bvec_skip = rq->bio->bi_iter.bi_bvec_done;
+	} else {
+		table = kmalloc_array(n, sizeof(*table), gfp);
+		if (!table)
+			return -ENOMEM;
+		n = 0;
+		rq_for_each_bvec(bv, rq, it)
+			table[n++] = bv;
+		cmd->bvec = table;
+		cmd->bvec_skip = 0;
+		cmd->bvec_owned = true;
+	}
+	cmd->nr_bvec = n;
+	return 0;
+}
+
+/* An iterator over what is left of the request. */
+static void lo_cmd_iter(struct loop_cmd *cmd, struct iov_iter *iter)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	unsigned int dir = op_is_write(req_op(rq)) ? ITER_SOURCE : ITER_DEST;
+
+	iov_iter_bvec(iter, dir, cmd->bvec, cmd->nr_bvec,
+		      cmd->bvec_skip + blk_rq_bytes(rq));
+	iov_iter_advance(iter, cmd->bvec_skip + cmd->done);
+}
+
+static loff_t lo_rq_pos(struct loop_device *lo, struct request *rq)
+{
+	return ((loff_t)blk_rq_pos(rq) << SECTOR_SHIFT) + lo->lo_offset;
+}
+
+/* Freeze protection for a write, held until the write completes. */
+static bool lo_start_write(struct kiocb *iocb, bool nowait)
+{
+	struct super_block *sb = file_inode(iocb->ki_filp)->i_sb;
+
+	if (!nowait) {
+		kiocb_start_write(iocb);
+		return true;
+	}
+	if (!sb_start_write_trylock(sb))
+		return false;
+	/* As kiocb_start_write(): the completion may run elsewhere. */
+	__sb_writers_release(sb, SB_FREEZE_WRITE);
+	return true;
+}
+
+static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd);
+
+enum lo_rw_next {
+	LO_RW_DONE,		/* request completed */
+	LO_RW_AGAIN,		/* partial transfer, go on here */
+	LO_RW_PUNT,		/* go on in the worker */
+};
+
+/* Account the result of one read_iter/write_iter call. */
+static enum lo_rw_next lo_rw_result(struct loop_cmd *cmd, long ret)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct iov_iter iter;
+
+	if (ret == -EAGAIN && cmd->nowait)
+		return LO_RW_PUNT;
+	if (ret < 0) {
+		lo_cmd_end(cmd, errno_to_blk_status(ret));
+		return LO_RW_DONE;
+	}
+
+	cmd->done += ret;
+	if (cmd->done >= blk_rq_bytes(rq)) {
+		lo_cmd_end(cmd, BLK_STS_OK);
+		return LO_RW_DONE;
+	}
+	if (ret == 0) {
+		/* The backing file ends inside the device. */
+		if (req_op(rq) == REQ_OP_READ) {
+			lo_cmd_iter(cmd, &iter);
+			iov_iter_zero(iov_iter_count(&iter), &iter);
+		}
+		lo_cmd_end(cmd, BLK_STS_IOERR);
+		return LO_RW_DONE;
+	}
+	return cmd->nowait ? LO_RW_PUNT : LO_RW_AGAIN;
+}
+
+static void lo_rw_complete(struct kiocb *iocb, long ret)
+{
+	struct loop_cmd *cmd = container_of(iocb, struct loop_cmd, iocb);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (req_op(rq) == REQ_OP_WRITE)
+		kiocb_end_write(iocb);
+	if (lo_rw_result(cmd, ret) != LO_RW_DONE)
+		lo_punt(rq->q->queuedata, cmd);
+}
+
+/*
+ * Move the rest of a READ or WRITE request.  Returns false if a non-blocking
+ * attempt has to be continued by the worker; the request is then untouched
+ * apart from the progress recorded in cmd->done.
+ */
+static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct file *file = lo->lo_backing_file;
+	bool write = req_op(rq) == REQ_OP_WRITE;
+	struct kiocb *iocb = &cmd->iocb;
+	enum lo_rw_next next;
+	struct iov_iter iter;
+	ssize_t ret;
+
+	if (lo_cmd_map(cmd, cmd->nowait ? GFP_NOWAIT : GFP_NOIO)) {
+		if (cmd->nowait)
+			return false;
+		lo_cmd_end(cmd, BLK_STS_RESOURCE);
+		return true;
+	}
+
+	do {
+		lo_cmd_iter(cmd, &iter);
+		*iocb = (struct kiocb) {
+			.ki_filp	= file,
+			.ki_pos		= lo_rq_pos(lo, rq) + cmd->done,
+			.ki_ioprio	= req_get_ioprio(rq),
+			.ki_flags	= cmd->nowait ? IOCB_NOWAIT : 0,
+		};
+		if (lo->lo_use_dio) {
+			iocb->ki_flags |= IOCB_DIRECT;
+			iocb->ki_complete = lo_rw_complete;
+		}
+
+		if (write) {
+			if (!lo_start_write(iocb, cmd->nowait))
+				return false;
+			ret = file->f_op->write_iter(iocb, &iter);
+		} else {
+			ret = file->f_op->read_iter(iocb, &iter);
+		}
+		/* Queued: lo_rw_complete() owns the request now. */
+		if (ret == -EIOCBQUEUED)
+			return true;
+		if (write)
+			kiocb_end_write(iocb);
+		next = lo_rw_result(cmd, ret);
+	} while (next == LO_RW_AGAIN);
+
+	return next == LO_RW_DONE;
+}
+
+static void lo_drop_limits(struct loop_device *lo, int mode)
+{
+	struct queue_limits lim = queue_limits_start_update(lo_queue(lo));
+
+	if (mode & FALLOC_FL_ZERO_RANGE) {
+		lim.max_write_zeroes_sectors = 0;
+	} else {
+		lim.max_hw_discard_sectors = 0;
+		lim.discard_granularity = 0;
+	}
+	queue_limits_commit_update(lo_queue(lo), &lim);
+}
+
+/* Discard and write-zeroes: deallocate or zero a range of the file. */
+static int lo_fallocate(struct loop_device *lo, struct request *rq, int mode)
+{
+	int ret;
+
+	ret = vfs_fallocate(lo->lo_backing_file, mode | FALLOC_FL_KEEP_SIZE,
+			    lo_rq_pos(lo, rq), blk_rq_bytes(rq));
+	/* We advertised it on hope; stop the block layer from retrying. */
+	if (ret == -EOPNOTSUPP)
+		lo_drop_limits(lo, mode);
+	return ret;
+}
+
+static void lo_handle_cmd(struct loop_device *lo, struct loop_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	int ret;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+	case REQ_OP_WRITE:
+		lo_rw(lo, cmd);
+		return;
+	case REQ_OP_FLUSH:
+		ret = vfs_fsync(lo->lo_backing_file, 0);
+		break;
+	case REQ_OP_DISCARD:
+		ret = lo_fallocate(lo, rq, FALLOC_FL_PUNCH_HOLE);
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		ret = lo_fallocate(lo, rq, (rq->cmd_flags & REQ_NOUNMAP) ?
+				   FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE);
+		break;
+	default:
+		ret = -EIO;
+		break;
+	}
+	lo_cmd_end(cmd, errno_to_blk_status(ret));
+}
+
+/* Charge the worker's I/O and page cache to the submitter's cgroups. */
+static void lo_cmd_get_css(struct loop_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (cmd->css_held || !rq->bio)
+		return;
+	cmd->blkcg_css = bio_blkcg_css(rq->bio);
+#ifdef CONFIG_MEMCG
+	if (cmd->blkcg_css) {
+		cmd->memcg_css = cgroup_get_e_css(cmd->blkcg_css->cgroup,
+						  &memory_cgrp_subsys);
+		cmd->css_held = true;
+	}
+#endif
+}
+
+static void lo_workfn(struct work_struct *work)
+{
+	struct loop_cmd *cmd = container_of(work, struct loop_cmd, work);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct cgroup_subsys_state *blkcg_css = cmd->blkcg_css;
+	unsigned int throttle = current->flags & PF_LOCAL_THROTTLE;
+	unsigned int noio = memalloc_noio_save();
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *old_memcg = NULL;
+
+	if (cmd->memcg_css)
+		old_memcg = set_active_memcg(mem_cgroup_from_css(cmd->memcg_css));
+#endif
+	/* Writeback to the backing file must not wait on our own dirty pages. */
+	current->flags |= PF_LOCAL_THROTTLE;
+	if (blkcg_css)
+		kthread_associate_blkcg(blkcg_css);
+
+	/* The request may be completed and reused from here on. */
+	lo_handle_cmd(rq->q->queuedata, cmd);
+
+	if (blkcg_css)
+		kthread_associate_blkcg(NULL);
+#ifdef CONFIG_MEMCG
+	if (old_memcg)
+		set_active_memcg(old_memcg);
+#endif
+	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | throttle;
+	memalloc_noio_restore(noio);
+}
+
+static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
+{
+	cmd->nowait = false;
+	lo_cmd_get_css(cmd);
+	queue_work(lo->lo_wq, &cmd->work);
+}
+
+/* Whether the submitter's blkcg is the one the request is charged to. */
+static bool lo_rq_in_current_blkcg(struct request *rq)
+{
+#ifdef CONFIG_BLK_CGROUP
+	struct cgroup_subsys_state *css;
+	bool same;
+
+	if (!rq->bio)
+		return true;
+	css = bio_blkcg_css(rq->bio);
+	rcu_read_lock();
+	same = !css || css == task_css(current, io_cgrp_id);
+	rcu_read_unlock();
+	return same;
+#else
+	return true;
+#endif
+}
+
+/* Can this request be tried in queue_rq() without blocking? */
+static bool lo_may_try_nowait(struct loop_device *lo, struct request *rq)
+{
+	fmode_t fmode = lo->lo_backing_file->f_mode;
+	fop_flags_t fop = lo->lo_backing_file->f_op->fop_flags;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		if (!(fmode & FMODE_NOWAIT))
+			return false;
+		break;
+	case REQ_OP_WRITE:
+		if (lo->lo_use_dio ? !(fmode & FMODE_NOWAIT) :
+				     !(fop & FOP_BUFFER_WASYNC))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return lo_rq_in_current_blkcg(rq);
+}
+
+static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
+				const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct loop_device *lo = rq->q->queuedata;
+	unsigned int noio;
+	bool handled;
+
+	if (READ_ONCE(lo->lo_state) != LO_BOUND)
+		return BLK_STS_IOERR;
+	if (op_is_write(req_op(rq)) &&
+	    (READ_ONCE(lo->lo_flags) & LO_FLAGS_READ_ONLY))
+		return BLK_STS_IOERR;
+
+	blk_mq_start_request(rq);
+	cmd->bvec = NULL;
+	cmd->bvec_owned = false;
+	cmd->done = 0;
+	cmd->css_held = false;
+	cmd->blkcg_css = NULL;
+	cmd->memcg_css = NULL;
+
+	cmd->nowait = lo_may_try_nowait(lo, rq);
+	if (cmd->nowait) {
+		noio = memalloc_noio_save();
+		handled = lo_rw(lo, cmd);
+		memalloc_noio_restore(noio);
+		if (handled)
+			return BLK_STS_OK;
+	}
+	lo_punt(lo, cmd);
+	return BLK_STS_OK;
+}
+
+static int lo_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			   unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, lo_workfn);
+	return 0;
+}
+
+static const struct blk_mq_ops lo_mq_ops = {
+	.queue_rq	= lo_queue_rq,
+	.init_request	= lo_init_request,
+};
+
+/*
+ * Binding and configuration.
+ */
+
+/* Can the device do direct I/O on its backing file as it is set up now? */
+static bool lo_can_dio(struct loop_device *lo)
+{
+	struct file *file = lo->lo_backing_file;
+	struct block_device *bdev = lo_backing_bdev(file);
+	unsigned int bsize;
+
+	if (!(file->f_mode & FMODE_CAN_ODIRECT))
+		return false;
+	if (!bdev)
+		return true;
+	bsize = bdev_logical_block_size(bdev);
+	return queue_logical_block_size(lo_queue(lo)) >= bsize &&
+	       !(lo->lo_offset & (bsize - 1));
+}
+
+/* Switch direct I/O on if @want and possible, off otherwise. */
+static void lo_update_dio(struct loop_device *lo, bool want)
+{
+	bool use = want && lo_can_dio(lo);
+
+	if (use == lo->lo_use_dio)
+		return;
+
+	/* Direct I/O must not overtake data still in the page cache. */
+	vfs_fsync(lo->lo_backing_file, 0);
+	blk_mq_freeze_queue(lo_queue(lo));
+	lo->lo_use_dio = use;
+	if (use)
+		lo->lo_flags |= LO_FLAGS_DIRECT_IO;
+	else
+		lo->lo_flags &= ~LO_FLAGS_DIRECT_IO;
+	blk_mq_unfreeze_queue(lo_queue(lo));
+}
+
+/* Queue limits for a device over @file with @flags and block size @bsize. */
+static void lo_fill_limits(struct file *file, int flags, unsigned int bsize,
+			   struct queue_limits *lim)
+{
+	struct inode *inode = file->f_mapping->host;
+	struct block_device *bdev = lo_backing_bdev(file);
+	u32 discard_sectors = 0, granularity = 0;
+	struct kstatfs st;
+
+	/* Direct I/O to a block device wants at least its block size. */
+	if (!bsize)
+		bsize = (bdev && (flags & LO_FLAGS_DIRECT_IO)) ?
+			bdev_logical_block_size(bdev) : SECTOR_SIZE;
+
+	if (S_ISBLK(inode->i_mode)) {
+		/* blkdev_fallocate() zeroes, so mirror the zeroing limits. */
+		discard_sectors = bdev_write_zeroes_sectors(I_BDEV(inode));
+		granularity = bdev_discard_granularity(I_BDEV(inode));
+	} else if (file->f_op->fallocate && !vfs_statfs(&file->f_path, &st)) {
+		discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+		granularity = st.f_bsize;
+	}
+
+	lim->logical_block_size = bsize;
+	lim->physical_block_size = bsize;
+	lim->io_min = bsize;
+	lim->max_hw_discard_sectors = discard_sectors;
+	lim->max_write_zeroes_sectors = discard_sectors;
+	lim->discard_granularity = discard_sectors ? granularity : 0;
+
+	lim->features &= ~(BLK_FEAT_WRITE_CACHE | BLK_FEAT_ROTATIONAL);
+	if (file->f_op->fsync && !(flags & LO_FLAGS_READ_ONLY))
+		lim->features |= BLK_FEAT_WRITE_CACHE;
+	if (bdev && !bdev_nonrot(bdev))
+		lim->features |= BLK_FEAT_ROTATIONAL;
+}
+
+/* Sanity of a loop_info64 handed in by SET_STATUS or CONFIGURE. */
+static int lo_check_info(const struct loop_info64 *info)
+{
+	/* Encryption was removed in 5.19; only "none" is left. */
+	if (info->lo_encrypt_type != LO_CRYPT_NONE ||
+	    info->lo_encrypt_key_size > LO_KEY_SIZE)
+		return -EINVAL;
+	if (info->lo_offset > LLONG_MAX || info->lo_sizelimit > LLONG_MAX)
+		return -EOVERFLOW;
+	return 0;
+}
+
+static void lo_set_file_name(struct loop_device *lo,
+			     const struct loop_info64 *info)
+{
+	memcpy(lo->lo_file_name, info->lo_file_name, LO_NAME_SIZE);
+	lo->lo_file_name[LO_NAME_SIZE - 1] = '\0';
+}
+
+/* A backing file must be a regular file or a block device we can read. */
+static int lo_check_backing(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	if (!S_ISREG(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	if (!file->f_op->read_iter)
+		return -EINVAL;
+	if ((file->f_mode & FMODE_WRITE) && !file->f_op->write_iter)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Follow @file down a chain of loop devices.  It must not lead back to @lo,
+ * which would make I/O recurse forever, and every device on the way must
+ * be bound.  Called with loop_chain_mutex held, which keeps the chain still.
+ */
+static int lo_check_chain(struct loop_device *lo, struct file *file)
+{
+	struct inode *inode = file->f_mapping->host;
+	struct gendisk *disk;
+	struct loop_device *next;
+
+	lockdep_assert_held(&loop_chain_mutex);
+
+	while (S_ISBLK(inode->i_mode)) {
+		disk = I_BDEV(inode)->bd_disk;
+		if (disk->fops != &lo_fops)
+			break;
+		if (disk == lo->lo_disk)
+			return -EBADF;
+		next = disk->private_data;
+		if (READ_ONCE(next->lo_state) != LO_BOUND)
+			return -EINVAL;
+		inode = next->lo_backing_file->f_mapping->host;
+	}
+	return 0;
+}
+
+/* Our own I/O must not recurse into the filesystem through reclaim. */
+static void lo_attach_file(struct loop_device *lo, struct file *file)
+{
+	lo->lo_old_gfp_mask = mapping_gfp_mask(file->f_mapping);
+	mapping_set_gfp_mask(file->f_mapping,
+			     lo->lo_old_gfp_mask & ~(__GFP_IO | __GFP_FS));
+	spin_lock_irq(&lo->lo_lock);
+	lo->lo_backing_file = file;
+	spin_unlock_irq(&lo->lo_lock);
+}
+
+static struct file *lo_detach_file(struct loop_device *lo)
+{
+	struct file *file = lo->lo_backing_file;
+
+	spin_lock_irq(&lo->lo_lock);
+	lo->lo_backing_file = NULL;
+	spin_unlock_irq(&lo->lo_lock);
+	mapping_set_gfp_mask(file->f_mapping, lo->lo_old_gfp_mask);
+	return file;
+}
+
+/* Keep LO_MARK_FREE exact; called with lo_mutex held. */
+static void lo_index_update(struct loop_device *lo)
+{
+	struct xarray *xa = &loop_index_idr.idr_rt;
+
+	lockdep_assert_held(&lo->lo_mutex);
+	mutex_lock(&loop_index_mutex);
+	if (idr_find(&loop_index_idr, lo->lo_number) == lo) {
+		if (lo->lo_state == LO_UNBOUND)
+			xa_set_mark(xa, lo->lo_number, LO_MARK_FREE);
+		else
+			xa_clear_mark(xa, lo->lo_number, LO_MARK_FREE);
+	}
+	mutex_unlock(&loop_index_mutex);
+}
+
+/* Make a device visible to REMOVE and GET_FREE. */
+static void lo_publish(struct loop_device *lo)
+{
+	mutex_lock(&lo->lo_mutex);
+	mutex_lock(&loop_index_mutex);
+	idr_replace(&loop_index_idr, lo, lo->lo_number);
+	mutex_unlock(&loop_index_mutex);
+	lo_index_update(lo);
+	mutex_unlock(&lo->lo_mutex);
+}
+
+static void lo_reread_partitions(struct loop_device *lo)
+{
+	struct gendisk *disk = lo->lo_disk;
+	int err;
+
+	mutex_lock(&disk->open_mutex);
+	err = bdev_disk_changed(disk, false);
+	mutex_unlock(&disk->open_mutex);
+	if (err)
+		pr_warn("%s: partition scan failed: %d\n", disk->disk_name, err);
+}
+
+static const struct attribute_group lo_attr_group;
+
+static int lo_configure(struct loop_device *lo, blk_mode_t mode,
+			struct block_device *bdev,
+			const struct loop_config *config)
+{
+	const struct loop_info64 *info = &config->info;
+	struct gendisk *disk = lo->lo_disk;
+	struct queue_limits lim;
+	struct file *file;
+	bool partscan, want_dio;
+	int flags;
+	int err;
+
+	if (info->lo_flags & ~LOOP_CONFIGURE_SETTABLE_FLAGS)
+		return -EINVAL;
+	if (config->block_size && blk_validate_block_size(config->block_size))
+		return -EINVAL;
+	err = lo_check_info(info);
+	if (err)
+		return err;
+
+	file = fget(config->fd);
+	if (!file)
+		return -EBADF;
+	err = lo_check_backing(file);
+	if (err)
+		goto out_put_file;
+
+	/* Keep exclusive openers out while we change the device under them. */
+	if (!(mode & BLK_OPEN_EXCL)) {
+		err = bd_prepare_to_claim(bdev, lo, NULL);
+		if (err)
+			goto out_put_file;
+	}
+	err = mutex_lock_killable(&loop_chain_mutex);
+	if (err)
+		goto out_abort_claim;
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		goto out_unlock_chain;
+
+	err = -EBUSY;
+	if (lo->lo_state != LO_UNBOUND)
+		goto out_unlock;
+	err = lo_check_chain(lo, file);
+	if (err)
+		goto out_unlock;
+
+	flags = info->lo_flags;
+	if (!(file->f_mode & FMODE_WRITE) || !(mode & BLK_OPEN_WRITE) ||
+	    !file->f_op->write_iter)
+		flags |= LO_FLAGS_READ_ONLY;
+	if (lo_part_shift)
+		flags |= LO_FLAGS_PARTSCAN;
+
+	err = -ENOMEM;
+	lo->lo_wq = alloc_workqueue("loop%d", WQ_UNBOUND | WQ_FREEZABLE, 0,
+				    lo->lo_number);
+	if (!lo->lo_wq)
+		goto out_unlock;
+
+	lim = queue_limits_start_update(lo_queue(lo));
+	lo_fill_limits(file, flags, config->block_size, &lim);
+	err = queue_limits_commit_update(lo_queue(lo), &lim);
+	if (err)
+		goto out_destroy_wq;
+
+	dev_set_uevent_suppress(disk_to_dev(disk), 1);
+	disk_force_media_change(disk);
+	set_disk_ro(disk, flags & LO_FLAGS_READ_ONLY);
+
+	lo->lo_offset = info->lo_offset;
+	lo->lo_sizelimit = info->lo_sizelimit;
+	lo_set_file_name(lo, info);
+	lo->lo_flags = flags & ~LO_FLAGS_DIRECT_IO;
+	lo_attach_file(lo, file);
+	want_dio = (flags & LO_FLAGS_DIRECT_IO) || (file->f_flags & O_DIRECT);
+	lo_update_dio(lo, want_dio);
+	lo_set_capacity(lo, lo_sectors(file, lo->lo_offset, lo->lo_sizelimit));
+	lo->lo_sysfs_added = !sysfs_create_group(&disk_to_dev(disk)->kobj,
+						 &lo_attr_group);
+
+	WRITE_ONCE(lo->lo_state, LO_BOUND);
+	lo_index_update(lo);
+	partscan = lo->lo_flags & LO_FLAGS_PARTSCAN;
+	if (partscan)
+		clear_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+	dev_set_uevent_suppress(disk_to_dev(disk), 0);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
+
+	/* A bound device pins the module until it is unbound. */
+	__module_get(THIS_MODULE);
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&loop_chain_mutex);
+
+	if (partscan)
+		lo_reread_partitions(lo);
+	if (!(mode & BLK_OPEN_EXCL))
+		bd_abort_claiming(bdev, lo);
+	return 0;
+
+out_destroy_wq:
+	destroy_workqueue(lo->lo_wq);
+	lo->lo_wq = NULL;
+out_unlock:
+	mutex_unlock(&lo->lo_mutex);
+out_unlock_chain:
+	mutex_unlock(&loop_chain_mutex);
+out_abort_claim:
+	if (!(mode & BLK_OPEN_EXCL))
+		bd_abort_claiming(bdev, lo);
+out_put_file:
+	fput(file);
+	return err;
+}
+
+/*
+ * Detach the backing file of a device in LO_RUNDOWN.  Called from the last
+ * close, with disk->open_mutex, loop_chain_mutex and lo_mutex held.  Returns
+ * the file, for the caller to drop once the locks are released.
+ */
+static struct file *lo_unbind(struct loop_device *lo)
+{
+	struct gendisk *disk = lo->lo_disk;
+	struct queue_limits lim;
+	struct file *file;
+	int err;
+
+	lockdep_assert_held(&disk->open_mutex);
+
+	blk_mq_freeze_queue(lo_queue(lo));
+	file = lo_detach_file(lo);
+	lo->lo_use_dio = false;
+	lim = queue_limits_start_update(lo_queue(lo));
+	lim.logical_block_size = SECTOR_SIZE;
+	lim.physical_block_size = SECTOR_SIZE;
+	lim.io_min = SECTOR_SIZE;
+	queue_limits_commit_update(lo_queue(lo), &lim);
+	blk_mq_unfreeze_queue(lo_queue(lo));
+
+	destroy_workqueue(lo->lo_wq);
+	lo->lo_wq = NULL;
+
+	invalidate_disk(disk);
+	if (lo->lo_sysfs_added)
+		sysfs_remove_group(&disk_to_dev(disk)->kobj, &lo_attr_group);
+	lo->lo_sysfs_added = false;
+	disk_force_media_change(disk);
+	if (lo->lo_flags & LO_FLAGS_PARTSCAN) {
+		/* The capacity is zero now: this drops every partition. */
+		err = bdev_disk_changed(disk, false);
+		if (err)
+			pr_warn("%s: dropping partitions failed: %d\n",
+				disk->disk_name, err);
+	}
+	if (!lo_part_shift)
+		set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+	set_disk_ro(disk, false);
+
+	lo->lo_offset = 0;
+	lo->lo_sizelimit = 0;
+	lo->lo_flags = 0;
+	memset(lo->lo_file_name, 0, LO_NAME_SIZE);
+	WRITE_ONCE(lo->lo_state, LO_UNBOUND);
+	lo_index_update(lo);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
+
+	/* The closing opener still holds a module reference of its own. */
+	module_put(THIS_MODULE);
+	return file;
+}
+
+/* Unbind at the last close; callers that hold it open defer to that. */
+static int lo_clr_fd(struct loop_device *lo)
+{
+	struct gendisk *disk = lo->lo_disk;
+	int err;
+
+	err = mutex_lock_killable(&disk->open_mutex);
+	if (err)
+		return err;
+	mutex_lock(&loop_chain_mutex);
+	mutex_lock(&lo->lo_mutex);
+	if (lo->lo_state != LO_BOUND) {
+		err = -ENXIO;
+	} else {
+		lo->lo_flags |= LO_FLAGS_AUTOCLEAR;
+		/* Only the caller has it open: let nobody else in. */
+		if (disk_openers(disk) == 1)
+			WRITE_ONCE(lo->lo_state, LO_RUNDOWN);
+	}
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&loop_chain_mutex);
+	mutex_unlock(&disk->open_mutex);
+	return err;
+}
+
+/* Swap the backing file of a read-only device for one of the same size. */
+static int lo_change_fd(struct loop_device *lo, unsigned int fd)
+{
+	struct gendisk *disk = lo->lo_disk;
+	struct file *file, *old;
+	bool partscan;
+	int err;
+
+	file = fget(fd);
+	if (!file)
+		return -EBADF;
+	err = lo_check_backing(file);
+	if (err)
+		goto out_put_file;
+
+	err = mutex_lock_killable(&loop_chain_mutex);
+	if (err)
+		goto out_put_file;
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		goto out_unlock_chain;
+
+	err = -ENXIO;
+	if (lo->lo_state != LO_BOUND)
+		goto out_unlock;
+	err = -EINVAL;
+	if (!(lo->lo_flags & LO_FLAGS_READ_ONLY))
+		goto out_unlock;
+	err = lo_check_chain(lo, file);
+	if (err)
+		goto out_unlock;
+	err = -EINVAL;
+	if (lo_sectors(file, lo->lo_offset, lo->lo_sizelimit) !=
+	    lo_sectors(lo->lo_backing_file, lo->lo_offset, lo->lo_sizelimit))
+		goto out_unlock;
+
+	dev_set_uevent_suppress(disk_to_dev(disk), 1);
+	disk_force_media_change(disk);
+	blk_mq_freeze_queue(lo_queue(lo));
+	old = lo_detach_file(lo);
+	lo_attach_file(lo, file);
+	blk_mq_unfreeze_queue(lo_queue(lo));
+	lo_update_dio(lo, lo->lo_use_dio || (file->f_flags & O_DIRECT));
+	dev_set_uevent_suppress(disk_to_dev(disk), 0);
+	partscan = lo->lo_flags & LO_FLAGS_PARTSCAN;
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&loop_chain_mutex);
+
+	fput(old);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
+	if (partscan)
+		lo_reread_partitions(lo);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&lo->lo_mutex);
+out_unlock_chain:
+	mutex_unlock(&loop_chain_mutex);
+out_put_file:
+	fput(file);
+	return err;
+}
+
+static int lo_set_status(struct loop_device *lo, const struct loop_info64 *info)
+{
+	struct block_device *whole = lo->lo_disk->part0;
+	bool resize, partscan = false;
+	int flags;
+	int err;
+
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		return err;
+	err = -ENXIO;
+	if (lo->lo_state != LO_BOUND)
+		goto out_unlock;
+	err = lo_check_info(info);
+	if (err)
+		goto out_unlock;
+
+	resize = lo->lo_offset != info->lo_offset ||
+		 lo->lo_sizelimit != info->lo_sizelimit;
+	if (resize) {
+		/* Cached blocks would now sit at the wrong place. */
+		sync_blockdev(whole);
+		invalidate_bdev(whole);
+	}
+
+	flags = lo->lo_flags;
+	flags &= ~(LOOP_SET_STATUS_CLEARABLE_FLAGS & ~info->lo_flags);
+	flags |= info->lo_flags & LOOP_SET_STATUS_SETTABLE_FLAGS;
+	partscan = (flags & LO_FLAGS_PARTSCAN) &&
+		   !(lo->lo_flags & LO_FLAGS_PARTSCAN);
+
+	blk_mq_freeze_queue(lo_queue(lo));
+	lo->lo_offset = info->lo_offset;
+	lo->lo_sizelimit = info->lo_sizelimit;
+	lo_set_file_name(lo, info);
+	lo->lo_flags = flags;
+	if (resize)
+		lo_set_capacity(lo, lo_sectors(lo->lo_backing_file,
+					       lo->lo_offset, lo->lo_sizelimit));
+	/* A new offset may break the alignment direct I/O needs. */
+	lo_update_dio(lo, lo->lo_use_dio);
+	blk_mq_unfreeze_queue(lo_queue(lo));
+
+	if (partscan)
+		clear_bit(GD_SUPPRESS_PART_SCAN, &lo->lo_disk->state);
+out_unlock:
+	mutex_unlock(&lo->lo_mutex);
+	if (partscan)
+		lo_reread_partitions(lo);
+	return err;
+}
+
+static int lo_get_status(struct loop_device *lo, struct loop_info64 *info)
+{
+	struct path path;
+	struct kstat stat;
+	int err;
+
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		return err;
+	if (lo->lo_state != LO_BOUND) {
+		mutex_unlock(&lo->lo_mutex);
+		return -ENXIO;
+	}
+	memset(info, 0, sizeof(*info));
+	info->lo_number = lo->lo_number;
+	info->lo_offset = lo->lo_offset;
+	info->lo_sizelimit = lo->lo_sizelimit;
+	info->lo_flags = lo->lo_flags;
+	memcpy(info->lo_file_name, lo->lo_file_name, LO_NAME_SIZE);
+	path = lo->lo_backing_file->f_path;
+	path_get(&path);
+	mutex_unlock(&lo->lo_mutex);
+
+	/* The filesystem may sleep for long; not under lo_mutex. */
+	err = vfs_getattr(&path, &stat, STATX_INO, AT_STATX_SYNC_AS_STAT);
+	path_put(&path);
+	if (err)
+		return err;
+	info->lo_device = huge_encode_dev(stat.dev);
+	info->lo_inode = stat.ino;
+	info->lo_rdevice = huge_encode_dev(stat.rdev);
+	return 0;
+}
+
+/*
+ * The old struct loop_info, native and compat, has the same field names;
+ * these convert either to and from loop_info64.  Going down, the values
+ * that do not fit make the call fail rather than lie.
+ */
+#define lo_info_from_old(info64, old)					\
+do {									\
+	struct loop_info64 *__i64 = (info64);				\
+	typeof(old) __old = (old);					\
+									\
+	memset(__i64, 0, sizeof(*__i64));				\
+	__i64->lo_number = __old->lo_number;				\
+	__i64->lo_device = __old->lo_device;				\
+	__i64->lo_inode = __old->lo_inode;				\
+	__i64->lo_rdevice = __old->lo_rdevice;				\
+	__i64->lo_offset = __old->lo_offset;				\
+	__i64->lo_flags = __old->lo_flags;				\
+	memcpy(__i64->lo_file_name, __old->lo_name, LO_NAME_SIZE);	\
+} while (0)
+
+#define lo_info_to_old(old, info64)					\
+({									\
+	const struct loop_info64 *__i64 = (info64);			\
+	typeof(old) __old = (old);					\
+									\
+	memset(__old, 0, sizeof(*__old));				\
+	__old->lo_number = __i64->lo_number;				\
+	__old->lo_device = __i64->lo_device;				\
+	__old->lo_inode = __i64->lo_inode;				\
+	__old->lo_rdevice = __i64->lo_rdevice;				\
+	__old->lo_offset = __i64->lo_offset;				\
+	__old->lo_flags = __i64->lo_flags;				\
+	memcpy(__old->lo_name, __i64->lo_file_name, LO_NAME_SIZE);	\
+	(__old->lo_device != __i64->lo_device ||			\
+	 __old->lo_rdevice != __i64->lo_rdevice ||			\
+	 __old->lo_inode != __i64->lo_inode ||				\
+	 __old->lo_offset != __i64->lo_offset) ? -EOVERFLOW : 0;	\
+})
+
+static int lo_set_status_old(struct loop_device *lo,
+			     const struct loop_info __user *arg)
+{
+	struct loop_info old;
+	struct loop_info64 info;
+
+	if (copy_from_user(&old, arg, sizeof(old)))
+		return -EFAULT;
+	lo_info_from_old(&info, &old);
+	return lo_set_status(lo, &info);
+}
+
+static int lo_get_status_old(struct loop_device *lo,
+			     struct loop_info __user *arg)
+{
+	struct loop_info old;
+	struct loop_info64 info;
+	int err;
+
+	if (!arg)
+		return -EINVAL;
+	err = lo_get_status(lo, &info);
+	if (!err)
+		err = lo_info_to_old(&old, &info);
+	if (!err && copy_to_user(arg, &old, sizeof(old)))
+		err = -EFAULT;
+	return err;
+}
+
+static int lo_set_status64(struct loop_device *lo,
+			   const struct loop_info64 __user *arg)
+{
+	struct loop_info64 info;
+
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	return lo_set_status(lo, &info);
+}
+
+static int lo_get_status64(struct loop_device *lo,
+			   struct loop_info64 __user *arg)
+{
+	struct loop_info64 info;
+	int err;
+
+	if (!arg)
+		return -EINVAL;
+	err = lo_get_status(lo, &info);
+	if (!err && copy_to_user(arg, &info, sizeof(info)))
+		err = -EFAULT;
+	return err;
+}
+
+static int lo_set_capacity_ioctl(struct loop_device *lo)
+{
+	int err;
+
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		return err;
+	if (lo->lo_state == LO_BOUND)
+		lo_set_capacity(lo, lo_sectors(lo->lo_backing_file,
+					       lo->lo_offset, lo->lo_sizelimit));
+	else
+		err = -ENXIO;
+	mutex_unlock(&lo->lo_mutex);
+	return err;
+}
+
+static int lo_set_dio(struct loop_device *lo, unsigned long arg)
+{
+	int err;
+
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		return err;
+	if (lo->lo_state != LO_BOUND) {
+		err = -ENXIO;
+	} else {
+		lo_update_dio(lo, arg);
+		if (lo->lo_use_dio != !!arg)
+			err = -EINVAL;
+	}
+	mutex_unlock(&lo->lo_mutex);
+	return err;
+}
+
+static int lo_set_block_size(struct loop_device *lo, blk_mode_t mode,
+			     struct block_device *bdev, unsigned long bsize)
+{
+	struct request_queue *q = lo_queue(lo);
+	struct queue_limits lim;
+	int err;
+
+	if (!(mode & BLK_OPEN_EXCL)) {
+		err = bd_prepare_to_claim(bdev, lo, NULL);
+		if (err)
+			return err;
+	}
+	err = mutex_lock_killable(&lo->lo_mutex);
+	if (err)
+		goto out_abort_claim;
+
+	if (lo->lo_state != LO_BOUND) {
+		err = -ENXIO;
+		goto out_unlock;
+	}
+	err = blk_validate_block_size(bsize);
+	if (err || queue_logical_block_size(q) == bsize)
+		goto out_unlock;
+
+	sync_blockdev(lo->lo_disk->part0);
+	invalidate_bdev(lo->lo_disk->part0);
+	blk_mq_freeze_queue(q);
+	lim = queue_limits_start_update(q);
+	lo_fill_limits(lo->lo_backing_file, lo->lo_flags, bsize, &lim);
+	err = queue_limits_commit_update(q, &lim);
+	lo_update_dio(lo, lo->lo_use_dio);
+	blk_mq_unfreeze_queue(q);
+
+out_unlock:
+	mutex_unlock(&lo->lo_mutex);
+out_abort_claim:
+	if (!(mode & BLK_OPEN_EXCL))
+		bd_abort_claiming(bdev, lo);
+	return err;
+}
+
+static int lo_configure_user(struct loop_device *lo, blk_mode_t mode,
+			     struct block_device *bdev,
+			     const struct loop_config __user *arg)
+{
+	struct loop_config config;
+
+	if (copy_from_user(&config, arg, sizeof(config)))
+		return -EFAULT;
+	return lo_configure(lo, mode, bdev, &config);
+}
+
+/* The legacy bind: a file descriptor and defaults for everything else. */
+static int lo_set_fd(struct loop_device *lo, blk_mode_t mode,
+		     struct block_device *bdev, unsigned long fd)
+{
+	struct loop_config config = { .fd = fd };
+
+	return lo_configure(lo, mode, bdev, &config);
+}
+
+/* Who may change a bound device: its writers and the administrator. */
+static bool lo_may_reconfigure(blk_mode_t mode)
+{
+	return (mode & BLK_OPEN_WRITE) || capable(CAP_SYS_ADMIN);
+}
+
+static int lo_ioctl(struct block_device *bdev, blk_mode_t mode,
+		    unsigned int cmd, unsigned long arg)
+{
+	struct loop_device *lo = bdev->bd_disk->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case LOOP_SET_FD:
+		return lo_set_fd(lo, mode, bdev, arg);
+	case LOOP_CONFIGURE:
+		return lo_configure_user(lo, mode, bdev, argp);
+	case LOOP_CHANGE_FD:
+		return lo_change_fd(lo, arg);
+	case LOOP_CLR_FD:
+		return lo_clr_fd(lo);
+	case LOOP_GET_STATUS:
+		return lo_get_status_old(lo, argp);
+	case LOOP_GET_STATUS64:
+		return lo_get_status64(lo, argp);
+	case LOOP_SET_STATUS:
+	case LOOP_SET_STATUS64:
+	case LOOP_SET_CAPACITY:
+	case LOOP_SET_DIRECT_IO:
+	case LOOP_SET_BLOCK_SIZE:
+		if (!lo_may_reconfigure(mode))
+			return -EPERM;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	switch (cmd) {
+	case LOOP_SET_STATUS:
+		return lo_set_status_old(lo, argp);
+	case LOOP_SET_STATUS64:
+		return lo_set_status64(lo, argp);
+	case LOOP_SET_CAPACITY:
+		return lo_set_capacity_ioctl(lo);
+	case LOOP_SET_DIRECT_IO:
+		return lo_set_dio(lo, arg);
+	default:
+		return lo_set_block_size(lo, mode, bdev, arg);
+	}
+}
+
+#ifdef CONFIG_COMPAT
+/* struct loop_info as a 32-bit task lays it out. */
+struct lo_compat_info {
+	compat_int_t	lo_number;
+	compat_dev_t	lo_device;
+	compat_ulong_t	lo_inode;
+	compat_dev_t	lo_rdevice;
+	compat_int_t	lo_offset;
+	compat_int_t	lo_encrypt_type;
+	compat_int_t	lo_encrypt_key_size;
+	compat_int_t	lo_flags;
+	char		lo_name[LO_NAME_SIZE];
+	unsigned char	lo_encrypt_key[LO_KEY_SIZE];
+	compat_ulong_t	lo_init[2];
+	char		reserved[4];
+};
+
+static int lo_set_status_compat(struct loop_device *lo,
+				const struct lo_compat_info __user *arg)
+{
+	struct lo_compat_info old;
+	struct loop_info64 info;
+
+	if (copy_from_user(&old, arg, sizeof(old)))
+		return -EFAULT;
+	lo_info_from_old(&info, &old);
+	return lo_set_status(lo, &info);
+}
+
+static int lo_get_status_compat(struct loop_device *lo,
+				struct lo_compat_info __user *arg)
+{
+	struct lo_compat_info old;
+	struct loop_info64 info;
+	int err;
+
+	if (!arg)
+		return -EINVAL;
+	err = lo_get_status(lo, &info);
+	if (!err)
+		err = lo_info_to_old(&old, &info);
+	if (!err && copy_to_user(arg, &old, sizeof(old)))
+		err = -EFAULT;
+	return err;
+}
+
+static int lo_compat_ioctl(struct block_device *bdev, blk_mode_t mode,
+			   unsigned int cmd, unsigned long arg)
+{
+	struct loop_device *lo = bdev->bd_disk->private_data;
+
+	switch (cmd) {
+	case LOOP_SET_STATUS:
+		if (!lo_may_reconfigure(mode))
+			return -EPERM;
+		return lo_set_status_compat(lo, compat_ptr(arg));
+	case LOOP_GET_STATUS:
+		return lo_get_status_compat(lo, compat_ptr(arg));
+	case LOOP_SET_STATUS64:
+	case LOOP_GET_STATUS64:
+	case LOOP_CONFIGURE:
+		/* Same layout for 32 and 64 bits; only the pointer differs. */
+		return lo_ioctl(bdev, mode, cmd,
+				(unsigned long)compat_ptr(arg));
+	case LOOP_SET_FD:
+	case LOOP_CHANGE_FD:
+	case LOOP_CLR_FD:
+	case LOOP_SET_CAPACITY:
+	case LOOP_SET_DIRECT_IO:
+	case LOOP_SET_BLOCK_SIZE:
+		return lo_ioctl(bdev, mode, cmd, arg);
+	default:
+		return -ENOIOCTLCMD;
+	}
+}
+#endif
+
+static int lo_open(struct gendisk *disk, blk_mode_t mode)
+{
+	struct loop_device *lo = disk->private_data;
+	enum lo_state state = READ_ONCE(lo->lo_state);
+
+	/* Both states are only entered under open_mutex, which we hold. */
+	if (state == LO_RUNDOWN || state == LO_DELETING)
+		return -ENXIO;
+	return 0;
+}
+
+static void lo_release(struct gendisk *disk)
+{
+	struct loop_device *lo = disk->private_data;
+	struct file *file = NULL;
+	enum lo_state state;
+
+	if (disk_openers(disk))
+		return;
+
+	/*
+	 * Nobody has the device open, so nobody can bind it or change its
+	 * flags under us: a lockless look is enough to skip the common case.
+	 */
+	state = READ_ONCE(lo->lo_state);
+	if (state == LO_UNBOUND)
+		return;
+	if (state == LO_BOUND && !(READ_ONCE(lo->lo_flags) & LO_FLAGS_AUTOCLEAR))
+		return;
+
+	mutex_lock(&loop_chain_mutex);
+	mutex_lock(&lo->lo_mutex);
+	if (lo->lo_state == LO_BOUND && (lo->lo_flags & LO_FLAGS_AUTOCLEAR))
+		WRITE_ONCE(lo->lo_state, LO_RUNDOWN);
+	if (lo->lo_state == LO_RUNDOWN)
+		file = lo_unbind(lo);
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&loop_chain_mutex);
+
+	if (file)
+		fput(file);
+}
+
+static void lo_free_disk(struct gendisk *disk)
+{
+	struct loop_device *lo = disk->private_data;
+
+	mutex_destroy(&lo->lo_mutex);
+	kfree(lo);
+}
+
+static const struct block_device_operations lo_fops = {
+	.owner		= THIS_MODULE,
+	.open		= lo_open,
+	.release	= lo_release,
+	.ioctl		= lo_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl	= lo_compat_ioctl,
+#endif
+	.free_disk	= lo_free_disk,
+};
+
+/*
+ * sysfs: /sys/block/loopN/loop/, present while the device is bound.  The
+ * readers do not take lo_mutex: it is held while the group is removed.
+ */
+
+static struct loop_device *lo_from_dev(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+static ssize_t lo_backing_file_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct loop_device *lo = lo_from_dev(dev);
+	struct file *file;
+	ssize_t len;
+	char *path;
+
+	spin_lock_irq(&lo->lo_lock);
+	file = lo->lo_backing_file;
+	if (file)
+		get_file(file);
+	spin_unlock_irq(&lo->lo_lock);
+	if (!file)
+		return -ENXIO;
+
+	path = file_path(file, buf, PAGE_SIZE - 1);
+	fput(file);
+	if (IS_ERR(path))
+		return PTR_ERR(path);
+	len = strlen(path);
+	memmove(buf, path, len);
+	buf[len++] = '\n';
+	buf[len] = '\0';
+	return len;
+}
+
+static ssize_t lo_offset_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  (u64)READ_ONCE(lo_from_dev(dev)->lo_offset));
+}
+
+static ssize_t lo_sizelimit_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  (u64)READ_ONCE(lo_from_dev(dev)->lo_sizelimit));
+}
+
+/* The boolean attributes, one LO_FLAGS_* bit each. */
+struct lo_flag_attr {
+	struct device_attribute	attr;
+	int			flag;
+};
+
+static ssize_t lo_flag_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	int flag = container_of(attr, struct lo_flag_attr, attr)->flag;
+
+	return sysfs_emit(buf, "%d\n",
+			  !!(READ_ONCE(lo_from_dev(dev)->lo_flags) & flag));
+}
+
+#define LO_FLAG_ATTR(_name, _flag)					\
+	static struct lo_flag_attr lo_attr_##_name = {			\
+		.attr = __ATTR(_name, 0444, lo_flag_show, NULL),	\
+		.flag = _flag,						\
+	}
+
+static struct device_attribute lo_attr_backing_file =
+	__ATTR(backing_file, 0444, lo_backing_file_show, NULL);
+static struct device_attribute lo_attr_offset =
+	__ATTR(offset, 0444, lo_offset_show, NULL);
+static struct device_attribute lo_attr_sizelimit =
+	__ATTR(sizelimit, 0444, lo_sizelimit_show, NULL);
+LO_FLAG_ATTR(autoclear, LO_FLAGS_AUTOCLEAR);
+LO_FLAG_ATTR(partscan, LO_FLAGS_PARTSCAN);
+LO_FLAG_ATTR(dio, LO_FLAGS_DIRECT_IO);
+
+static struct attribute *lo_attrs[] = {
+	&lo_attr_backing_file.attr,
+	&lo_attr_offset.attr,
+	&lo_attr_sizelimit.attr,
+	&lo_attr_autoclear.attr.attr,
+	&lo_attr_partscan.attr.attr,
+	&lo_attr_dio.attr.attr,
+	NULL,
+};
+
+static const struct attribute_group lo_attr_group = {
+	.name	= "loop",
+	.attrs	= lo_attrs,
+};
+
+/*
+ * Adding and removing devices.
+ */
+
+/* Add device @nr, or the lowest free number if @nr is -1.  Returns it. */
+static int lo_add(int nr)
+{
+	struct queue_limits lim = {
+		.max_hw_sectors		= LO_MAX_HW_SECTORS,
+	};
+	struct loop_device *lo;
+	struct gendisk *disk;
+	int err;
+
+	lo = kzalloc(sizeof(*lo), GFP_KERNEL);
+	if (!lo)
+		return -ENOMEM;
+	mutex_init(&lo->lo_mutex);
+	spin_lock_init(&lo->lo_lock);
+	lo->lo_state = LO_UNBOUND;
+
+	/* Reserve the number; the slot stays NULL until we publish. */
+	err = mutex_lock_killable(&loop_index_mutex);
+	if (err)
+		goto out_free_dev;
+	if (nr < 0) {
+		err = idr_alloc(&loop_index_idr, NULL, 0, lo_max_devices(),
+				GFP_KERNEL);
+	} else {
+		err = idr_alloc(&loop_index_idr, NULL, nr, nr + 1, GFP_KERNEL);
+		if (err == -ENOSPC)
+			err = -EEXIST;
+	}
+	mutex_unlock(&loop_index_mutex);
+	if (err < 0)
+		goto out_free_dev;
+	lo->lo_number = err;
+
+	lo->lo_tag_set.ops = &lo_mq_ops;
+	lo->lo_tag_set.nr_hw_queues = 1;
+	lo->lo_tag_set.queue_depth = lo_hw_queue_depth;
+	lo->lo_tag_set.numa_node = NUMA_NO_NODE;
+	lo->lo_tag_set.cmd_size = sizeof(struct loop_cmd);
+	lo->lo_tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_STACKING |
+			       BLK_MQ_F_NO_SCHED_BY_DEFAULT |
+			       BLK_MQ_F_BLOCKING;
+	lo->lo_tag_set.driver_data = lo;
+	err = blk_mq_alloc_tag_set(&lo->lo_tag_set);
+	if (err)
+		goto out_remove_id;
+
+	disk = blk_mq_alloc_disk(&lo->lo_tag_set, &lim, lo);
+	if (IS_ERR(disk)) {
+		err = PTR_ERR(disk);
+		goto out_free_tags;
+	}
+	lo->lo_disk = disk;
+	disk->major = LOOP_MAJOR;
+	disk->first_minor = lo->lo_number << lo_part_shift;
+	disk->minors = 1 << lo_part_shift;
+	disk->fops = &lo_fops;
+	disk->private_data = lo;
+	disk->events = DISK_EVENT_MEDIA_CHANGE;
+	disk->event_flags = DISK_EVENT_FLAG_UEVENT;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "loop%d", lo->lo_number);
+	/* Without max_part, partitions are scanned only on request. */
+	if (!lo_part_shift)
+		set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+
+	err = add_disk(disk);
+	if (err)
+		goto out_put_disk;
+	lo_publish(lo);
+	return lo->lo_number;
+
+out_put_disk:
+	put_disk(disk);
+out_free_tags:
+	blk_mq_free_tag_set(&lo->lo_tag_set);
+out_remove_id:
+	mutex_lock(&loop_index_mutex);
+	idr_remove(&loop_index_idr, lo->lo_number);
+	mutex_unlock(&loop_index_mutex);
+out_free_dev:
+	mutex_destroy(&lo->lo_mutex);
+	kfree(lo);
+	return err;
+}
+
+/* Tear down a device nobody can find or open any more. */
+static void lo_remove(struct loop_device *lo)
+{
+	int nr = lo->lo_number;
+
+	del_gendisk(lo->lo_disk);
+	blk_mq_free_tag_set(&lo->lo_tag_set);
+	mutex_lock(&loop_index_mutex);
+	idr_remove(&loop_index_idr, nr);
+	mutex_unlock(&loop_index_mutex);
+	put_disk(lo->lo_disk);
+}
+
+/* Module exit and failed init: no device is bound or open any more. */
+static void lo_remove_all(void)
+{
+	struct loop_device *lo;
+	int nr;
+
+	idr_for_each_entry(&loop_index_idr, lo, nr)
+		lo_remove(lo);
+	idr_destroy(&loop_index_idr);
+}
+
+#ifdef CONFIG_BLOCK_LEGACY_AUTOLOAD
+/* Opening a /dev/loopN node with no device behind it creates the device. */
+static void lo_probe(dev_t dev)
+{
+	int nr = MINOR(dev) >> lo_part_shift;
+
+	if (lo_max_loop_given && lo_max_loop && nr >= lo_max_loop)
+		return;
+	lo_add(nr);
+}
+#else
+#define lo_probe NULL
+#endif
+
+/*
+ * /dev/loop-control
+ */
+
+/*
+ * Decode the device number argument of ADD and REMOVE.  A 64-bit -1, and a
+ * 32-bit -1 as 32-bit tasks and int-typed varargs deliver it, mean "any";
+ * every other number must be a device number, never truncated into one.
+ */
+static int loop_ctl_number(unsigned long arg, int *nr)
+{
+	if (arg == ULONG_MAX || arg == U32_MAX) {
+		*nr = -1;
+		return 0;
+	}
+	if (arg >= lo_max_devices())
+		return -EINVAL;
+	*nr = arg;
+	return 0;
+}
+
+static int loop_ctl_add(unsigned long arg)
+{
+	int nr, err;
+
+	err = loop_ctl_number(arg, &nr);
+	if (err)
+		return err;
+	return lo_add(nr);
+}
+
+static int loop_ctl_remove(unsigned long arg)
+{
+	struct loop_device *lo;
+	struct gendisk *disk;
+	int nr, err;
+
+	err = loop_ctl_number(arg, &nr);
+	if (err)
+		return err;
+	if (nr < 0)
+		return -EINVAL;
+
+	/* Hide the device, so that no other caller can find it. */
+	err = mutex_lock_killable(&loop_index_mutex);
+	if (err)
+		return err;
+	lo = idr_find(&loop_index_idr, nr);
+	if (lo) {
+		idr_replace(&loop_index_idr, NULL, nr);
+		xa_clear_mark(&loop_index_idr.idr_rt, nr, LO_MARK_FREE);
+	}
+	mutex_unlock(&loop_index_mutex);
+	if (!lo)
+		return -ENODEV;
+
+	/* Under open_mutex, no opener can slip in between check and claim. */
+	disk = lo->lo_disk;
+	mutex_lock(&disk->open_mutex);
+	mutex_lock(&lo->lo_mutex);
+	if (lo->lo_state != LO_UNBOUND || disk_openers(disk)) {
+		mutex_unlock(&disk->open_mutex);
+		mutex_lock(&loop_index_mutex);
+		idr_replace(&loop_index_idr, lo, nr);
+		mutex_unlock(&loop_index_mutex);
+		lo_index_update(lo);
+		mutex_unlock(&lo->lo_mutex);
+		return -EBUSY;
+	}
+	WRITE_ONCE(lo->lo_state, LO_DELETING);
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&disk->open_mutex);
+
+	lo_remove(lo);
+	return nr;
+}
+
+static int loop_ctl_get_free(void)
+{
+	unsigned long nr = 0;
+	void *lo;
+	int err;
+
+	err = mutex_lock_killable(&loop_index_mutex);
+	if (err)
+		return err;
+	lo = xa_find(&loop_index_idr.idr_rt, &nr, ULONG_MAX, LO_MARK_FREE);
+	mutex_unlock(&loop_index_mutex);
+	if (lo)
+		return nr;
+	return lo_add(-1);
+}
+
+static long loop_ctl_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	switch (cmd) {
+	case LOOP_CTL_ADD:
+		return loop_ctl_add(arg);
+	case LOOP_CTL_REMOVE:
+		return loop_ctl_remove(arg);
+	case LOOP_CTL_GET_FREE:
+		return loop_ctl_get_free();
+	default:
+		/* The interface has answered this since 2011; keep it. */
+		return -ENOSYS;
+	}
+}
+
+static const struct file_operations loop_ctl_fops = {
+	.owner		= THIS_MODULE,
+	.open		= nonseekable_open,
+	.unlocked_ioctl	= loop_ctl_ioctl,
+	/* Only numbers pass through; loop_ctl_number() knows a 32-bit -1. */
+	.compat_ioctl	= loop_ctl_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice loop_misc = {
+	.minor		= LOOP_CTRL_MINOR,
+	.name		= "loop-control",
+	.fops		= &loop_ctl_fops,
+};
+
+/*
+ * Module parameters, init and exit.
+ */
+
+static int lo_set_max_loop(const char *val, const struct kernel_param *kp)
+{
+	int err = param_set_int(val, kp);
+
+	if (!err)
+		lo_max_loop_given = true;
+	return err;
+}
+
+static const struct kernel_param_ops lo_max_loop_ops = {
+	.set	= lo_set_max_loop,
+	.get	= param_get_int,
+};
+
+module_param_cb(max_loop, &lo_max_loop_ops, &lo_max_loop, 0444);
+MODULE_PARM_DESC(max_loop,
+		 "Devices created at load (default " __stringify(LO_MIN_COUNT)
+		 "); if given, also the limit for creation on open of /dev/loopN");
+
+module_param_named(max_part, lo_max_part, int, 0444);
+MODULE_PARM_DESC(max_part,
+		 "Partitions per device, rounded up to 2^n - 1 (default 0: scan on request only)");
+
+static int lo_set_queue_depth(const char *val, const struct kernel_param *kp)
+{
+	int depth, err;
+
+	err = kstrtoint(val, 0, &depth);
+	if (err)
+		return err;
+	if (depth < 1)
+		return -EINVAL;
+	lo_hw_queue_depth = depth;
+	return 0;
+}
+
+static const struct kernel_param_ops lo_queue_depth_ops = {
+	.set	= lo_set_queue_depth,
+	.get	= param_get_int,
+};
+
+module_param_cb(hw_queue_depth, &lo_queue_depth_ops, &lo_hw_queue_depth, 0444);
+MODULE_PARM_DESC(hw_queue_depth,
+		 "Requests in flight per device (default "
+		 __stringify(LO_DEFAULT_QUEUE_DEPTH) ")");
+
+static int __init loop_init(void)
+{
+	int err, i;
+
+	if (lo_max_loop < 0 || lo_max_part < 0) {
+		pr_err("max_loop and max_part must not be negative\n");
+		return -EINVAL;
+	}
+	if (lo_max_part) {
+		lo_part_shift = fls(lo_max_part);
+		/* Minor 0 of each device is the whole disk. */
+		lo_max_part = (1 << lo_part_shift) - 1;
+	}
+	if ((1U << lo_part_shift) > DISK_MAX_PARTS) {
+		pr_err("max_part: at most %d partitions per device\n",
+		       DISK_MAX_PARTS - 1);
+		return -EINVAL;
+	}
+	if (lo_max_loop > lo_max_devices()) {
+		pr_err("max_loop: at most %u devices with max_part=%d\n",
+		       lo_max_devices(), lo_max_part);
+		return -EINVAL;
+	}
+
+	err = misc_register(&loop_misc);
+	if (err)
+		return err;
+	err = __register_blkdev(LOOP_MAJOR, "loop", lo_probe);
+	if (err)
+		goto out_deregister_misc;
+
+	for (i = 0; i < lo_max_loop; i++) {
+		err = lo_add(i);
+		if (err < 0)
+			goto out_remove_devices;
+	}
+	pr_info("module loaded\n");
+	return 0;
+
+out_remove_devices:
+	unregister_blkdev(LOOP_MAJOR, "loop");
+	lo_remove_all();
+out_deregister_misc:
+	misc_deregister(&loop_misc);
+	return err;
+}
+
+static void __exit loop_exit(void)
+{
+	unregister_blkdev(LOOP_MAJOR, "loop");
+	misc_deregister(&loop_misc);
+	lo_remove_all();
+}
+
+module_init(loop_init);
+module_exit(loop_exit);
+
+#ifndef MODULE
+static int __init lo_max_loop_setup(char *str)
+{
+	if (kstrtoint(str, 0, &lo_max_loop))
+		return 0;
+	lo_max_loop_given = true;
+	return 1;
+}
+__setup("max_loop=", lo_max_loop_setup);
+#endif
+
+MODULE_DESCRIPTION("Loop block devices and /dev/loop-control");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_BLOCKDEV_MAJOR(LOOP_MAJOR);
+MODULE_ALIAS_MISCDEV(LOOP_CTRL_MINOR);
+MODULE_ALIAS("devname:loop-control");
