@@ -6,10 +6,10 @@
  *
  * Locking
  *
- * loop_index_mutex  guards loop_index_idr: which numbers are taken, which
+ * loop_index_mutex  guards loop_index_idr: which numbers are taken and which
  *                   slots are published (a reserved or hidden slot holds
- *                   NULL) and LO_MARK_FREE, the mark of every published
- *                   device that is unbound.
+ *                   NULL); and loop_free_xa, which holds exactly the
+ *                   published devices that are unbound.
  * loop_chain_mutex  is held by everything that attaches, swaps or detaches a
  *                   backing file, so that a chain of loop devices stacked on
  *                   each other can be walked safely while a new backing file
@@ -71,8 +71,6 @@
 #define LO_DEFAULT_QUEUE_DEPTH	128
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
-/* The IDR is an xarray underneath; its spare mark indexes unbound devices. */
-#define LO_MARK_FREE		XA_MARK_1
 
 enum lo_state {
 	LO_UNBOUND,		/* no backing file */
@@ -116,6 +114,8 @@ struct loop_cmd {
 
 static DEFINE_IDR(loop_index_idr);
 static DEFINE_MUTEX(loop_index_mutex);
+/* Unbound devices by number, so GET_FREE finds the lowest in O(log n). */
+static DEFINE_XARRAY(loop_free_xa);
 static DEFINE_MUTEX(loop_chain_mutex);
 
 static int lo_max_loop = LO_MIN_COUNT;
@@ -711,19 +711,19 @@ static struct file *lo_detach_file(struct loop_device *lo)
 	return file;
 }
 
-/* Keep LO_MARK_FREE exact; called with lo_mutex held. */
+/*
+ * Keep loop_free_xa exact; called with lo_mutex held.  Should the store fail
+ * for want of memory, GET_FREE merely adds a device instead.
+ */
 static void lo_index_update(struct loop_device *lo)
 {
-	struct xarray *xa = &loop_index_idr.idr_rt;
-
 	lockdep_assert_held(&lo->lo_mutex);
 	mutex_lock(&loop_index_mutex);
-	if (idr_find(&loop_index_idr, lo->lo_number) == lo) {
-		if (lo->lo_state == LO_UNBOUND)
-			xa_set_mark(xa, lo->lo_number, LO_MARK_FREE);
-		else
-			xa_clear_mark(xa, lo->lo_number, LO_MARK_FREE);
-	}
+	if (idr_find(&loop_index_idr, lo->lo_number) == lo &&
+	    lo->lo_state == LO_UNBOUND)
+		xa_store(&loop_free_xa, lo->lo_number, lo, GFP_KERNEL);
+	else
+		xa_erase(&loop_free_xa, lo->lo_number);
 	mutex_unlock(&loop_index_mutex);
 }
 
@@ -1682,6 +1682,7 @@ static void lo_remove_all(void)
 	idr_for_each_entry(&loop_index_idr, lo, nr)
 		lo_remove(lo);
 	idr_destroy(&loop_index_idr);
+	xa_destroy(&loop_free_xa);
 }
 
 #ifdef CONFIG_BLOCK_LEGACY_AUTOLOAD
@@ -1748,7 +1749,7 @@ static int loop_ctl_remove(unsigned long arg)
 	lo = idr_find(&loop_index_idr, nr);
 	if (lo) {
 		idr_replace(&loop_index_idr, NULL, nr);
-		xa_clear_mark(&loop_index_idr.idr_rt, nr, LO_MARK_FREE);
+		xa_erase(&loop_free_xa, nr);
 	}
 	mutex_unlock(&loop_index_mutex);
 	if (!lo)
@@ -1784,7 +1785,7 @@ static int loop_ctl_get_free(void)
 	err = mutex_lock_killable(&loop_index_mutex);
 	if (err)
 		return err;
-	lo = xa_find(&loop_index_idr.idr_rt, &nr, ULONG_MAX, LO_MARK_FREE);
+	lo = xa_find(&loop_free_xa, &nr, ULONG_MAX, XA_PRESENT);
 	mutex_unlock(&loop_index_mutex);
 	if (lo)
 		return nr;
