@@ -1,0 +1,97 @@
+# Top-level Makefile of the loop driver project.
+#
+#   make deps        install packages, pick KVER (build/kver), extract the source
+#   make module      build drivers/block/loop.c into build/module/loop.ko
+#   make selftests   build tools/testing/selftests/loop (static) into build/selftests
+#   make initramfs   build/initramfs.cpio.gz (busybox, module, tests, real tools)
+#   make run         boot and run the end-to-end demo (vm/guest-demo.sh)
+#   make check       all of the above, boot, run the selftests, count the results
+#   make shell       boot into an interactive busybox shell, module loaded
+#   make clean       remove build outputs (keeps the extracted kernel source)
+#
+# Variables:
+#   LOOP_KO=ours|stock|/path/to/loop.ko   module under test (default ours)
+#   W=1 C=1          passed to kbuild for the module
+#   TESTS="a b"      run only these selftest programs
+#   TEST_TIMEOUT=N   per-program timeout in the guest (default: settings, else 45)
+#   QEMU_TIMEOUT=N   host-side timeout for one boot in seconds (default 900)
+#   MEM=MiB SMP=N    guest size (default 2048, 2)
+#   DISK=img         attach a raw image as a virtio disk (/dev/vda in the guest)
+#   APPEND="..."     extra kernel command line
+#   SELFTESTS_SRC=dir  selftests to build (default tools/testing/selftests/loop)
+#   MODULE_SRC=dir   tree holding drivers/block/loop.c and include/ (default .)
+
+SHELL := /bin/bash
+B := $(CURDIR)/build
+# Read lazily: build/kver is written by vm/deps.sh.
+KVER = $(shell cat $(B)/kver 2>/dev/null)
+KDIR = /lib/modules/$(KVER)/build
+
+LOOP_KO ?= ours
+MODULE_SRC ?= .
+SELFTESTS_SRC ?= tools/testing/selftests/loop
+MOD_DIR := $(B)/module
+
+export LOOP_KO MODULE_SRC SELFTESTS_SRC TESTS TEST_TIMEOUT QEMU_TIMEOUT \
+	MEM SMP DISK APPEND
+
+.PHONY: all deps module selftests initramfs build-all run check shell \
+	clean distclean help
+
+all: module
+
+help:
+	@sed -n '2,/^$$/s/^# \{0,1\}//p' Makefile
+
+deps:
+	@vm/deps.sh
+
+$(B)/kver:
+	@vm/deps.sh
+
+# The sources are copied (content-compared, so unchanged files keep their
+# times and kbuild stays incremental) into build/module, then built there.
+module: $(B)/kver
+	@test -f $(MODULE_SRC)/drivers/block/loop.c || \
+		{ echo "module: $(MODULE_SRC)/drivers/block/loop.c not found" >&2; exit 1; }
+	@mkdir -p $(MOD_DIR)/drivers/block
+	@rsync -rc Kbuild $(MOD_DIR)/Kbuild
+	@rsync -rc --include='*.c' --include='*.h' --exclude='*' \
+		$(MODULE_SRC)/drivers/block/ $(MOD_DIR)/drivers/block/
+	@if [ -d $(MODULE_SRC)/include ]; then \
+		rsync -rc --delete $(MODULE_SRC)/include/ $(MOD_DIR)/include/; \
+	else rm -rf $(MOD_DIR)/include; fi
+	$(MAKE) -C $(KDIR) M=$(MOD_DIR) $(if $(W),W=$(W)) $(if $(C),C=$(C)) modules
+	@modinfo -F name $(MOD_DIR)/loop.ko | grep -qx loop || \
+		{ echo "module: $(MOD_DIR)/loop.ko is not named 'loop'" >&2; exit 1; }
+
+selftests: $(B)/kver
+	@vm/build-selftests.sh
+
+initramfs: $(B)/kver
+	@vm/mkinitramfs.sh
+
+# Everything a boot needs; the module only when it is ours.
+build-all: $(if $(filter ours,$(LOOP_KO)),module) selftests initramfs
+
+run:
+	@$(MAKE) --no-print-directory -s deps
+	@$(MAKE) --no-print-directory build-all
+	@rc=0; vm/run-qemu.sh run run || rc=$$?; \
+		vm/check-log.sh $(B)/logs/run.log || rc=1; exit $$rc
+
+shell:
+	@$(MAKE) --no-print-directory -s deps
+	@$(MAKE) --no-print-directory build-all
+	@vm/run-qemu.sh shell shell
+
+# The last line printed on stdout is always "N passed, N failed, N skipped"
+# (a build failure counts as one failure).
+check:
+	@vm/check.sh
+
+clean:
+	rm -rf $(MOD_DIR) $(B)/selftests $(B)/initramfs* $(B)/logs $(B)/stock
+
+distclean:
+	rm -rf $(B)
