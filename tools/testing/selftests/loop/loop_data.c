@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The loop data path: where bytes land in the backing file, flush, discard,
+ * write-zeroes, direct I/O and large logical blocks.
+ */
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <linux/aio_abi.h>
+
+#include "../kselftest_harness.h"
+#include "loop_lib.h"
+
+#define BACKING_SIZE	(1 << 20)
+#define FILL		0xa5
+
+/* pwrite/pread all of @len or fail; returns 0 or -errno (-EIO if short). */
+static int full_pwrite(int fd, const void *buf, size_t len, off_t pos)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, pos);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		buf = (const char *)buf + n;
+		len -= n;
+		pos += n;
+	}
+	return 0;
+}
+
+static int full_pread(int fd, void *buf, size_t len, off_t pos)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, pos);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		buf = (char *)buf + n;
+		len -= n;
+		pos += n;
+	}
+	return 0;
+}
+
+static void *aligned_buf(size_t len)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, 4096, len))
+		return NULL;
+	return p;
+}
+
+/* --- placement: offset and sizelimit ---------------------------------- */
+
+FIXTURE(place) {
+	int ctl;
+	int nr;
+	int fd;
+	int backfd;
+	char backing[PATH_MAX];
+	struct loop_snap snap;
+};
+
+FIXTURE_VARIANT(place) {
+	uint64_t offset;
+	uint64_t sizelimit;
+	long long size;		/* the device size this gives */
+};
+
+FIXTURE_VARIANT_ADD(place, whole_file) {
+	.size = BACKING_SIZE,
+};
+
+FIXTURE_VARIANT_ADD(place, offset_4k) {
+	.offset = 4096,
+	.size = BACKING_SIZE - 4096,
+};
+
+FIXTURE_VARIANT_ADD(place, offset_512_sizelimit_8k) {
+	.offset = 512,
+	.sizelimit = 8192,
+	.size = 8192,
+};
+
+FIXTURE_VARIANT_ADD(place, offset_64k_sizelimit_128k) {
+	.offset = 65536,
+	.sizelimit = 131072,
+	.size = 131072,
+};
+
+FIXTURE_SETUP(place)
+{
+	long nr;
+
+	self->ctl = -1;
+	self->nr = -1;
+	self->fd = -1;
+	self->backfd = -1;
+	self->backing[0] = '\0';
+
+	if (loop_not_ready())
+		SKIP(return, "%s", loop_not_ready());
+	loop_snap_take(&self->snap);
+	self->ctl = loop_ctl_open();
+	ASSERT_LE(0, self->ctl);
+	nr = loop_ctl_get_free(self->ctl);
+	ASSERT_LE(0, nr);
+	self->nr = nr;
+	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
+					   BACKING_SIZE, FILL);
+	ASSERT_LE(0, self->backfd);
+	self->fd = loop_open(self->nr, O_RDWR);
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(place)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	EXPECT_EQ(0, loop_snap_restore(&self->snap));
+	if (self->backfd >= 0)
+		close(self->backfd);
+	if (self->backing[0])
+		unlink(self->backing);
+	if (self->ctl >= 0)
+		close(self->ctl);
+}
+
+/* Device bytes land at offset in the file, and nothing outside the window. */
+TEST_F(place, writes_land_at_offset)
+{
+	size_t size = variant->size;
+	unsigned char *buf, *file;
+
+	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, variant->offset,
+				    variant->sizelimit, 0, NULL));
+	ASSERT_EQ(variant->size, loop_dev_size(self->fd));
+
+	buf = malloc(size);
+	file = malloc(BACKING_SIZE);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, file);
+
+	loop_pattern_fill(buf, size, 0, 1);
+	ASSERT_EQ(0, full_pwrite(self->fd, buf, size, 0));
+	ASSERT_EQ(0, fsync(self->fd)) TH_LOG("fsync of the device failed");
+
+	ASSERT_EQ(0, full_pread(self->backfd, file, BACKING_SIZE, 0));
+	EXPECT_EQ(-1, loop_mem_check(file, variant->offset, FILL))
+		TH_LOG("bytes before the offset were overwritten");
+	EXPECT_EQ(-1, loop_pattern_check(file + variant->offset, size, 0, 1))
+		TH_LOG("device data is not at offset %llu in the file",
+		       (unsigned long long)variant->offset);
+	EXPECT_EQ(-1, loop_mem_check(file + variant->offset + size,
+				     BACKING_SIZE - variant->offset - size,
+				     FILL))
+		TH_LOG("bytes past the sizelimit were overwritten");
+
+	/* Writing at the end of the device is refused. */
+	EXPECT_EQ(-1, pwrite(self->fd, buf, 512, size));
+	EXPECT_EQ(ENOSPC, errno);
+	free(buf);
+	free(file);
+}
+
+/* Reads through the device see the file's bytes at offset. */
+TEST_F(place, reads_see_file)
+{
+	size_t size = variant->size;
+	unsigned char *buf;
+	char tail;
+
+	buf = malloc(size);
+	ASSERT_NE(NULL, buf);
+	loop_pattern_fill(buf, size, 0, 2);
+	ASSERT_EQ(0, full_pwrite(self->backfd, buf, size, variant->offset));
+
+	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, variant->offset,
+				    variant->sizelimit, 0, NULL));
+	memset(buf, 0, size);
+	ASSERT_EQ(0, full_pread(self->fd, buf, size, 0));
+	EXPECT_EQ(-1, loop_pattern_check(buf, size, 0, 2))
+		TH_LOG("device reads do not match the file at offset %llu",
+		       (unsigned long long)variant->offset);
+	EXPECT_EQ(0, pread(self->fd, &tail, 1, size))
+		TH_LOG("reading at the end of the device is end of file");
+	free(buf);
+}
+
+/* --- everything else on one plain device ------------------------------ */
+
+FIXTURE(io) {
+	int ctl;
+	int nr;
+	int fd;
+	int dfd;		/* O_DIRECT opener, when a test wants one */
+	int backfd;
+	char backing[PATH_MAX];
+	struct loop_snap snap;
+};
+
+FIXTURE_SETUP(io)
+{
+	long nr;
+
+	self->ctl = -1;
+	self->nr = -1;
+	self->fd = -1;
+	self->dfd = -1;
+	self->backfd = -1;
+	self->backing[0] = '\0';
+
+	if (loop_not_ready())
+		SKIP(return, "%s", loop_not_ready());
+	loop_snap_take(&self->snap);
+	self->ctl = loop_ctl_open();
+	ASSERT_LE(0, self->ctl);
+	nr = loop_ctl_get_free(self->ctl);
+	ASSERT_LE(0, nr);
+	self->nr = nr;
+	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
+					   BACKING_SIZE, FILL);
+	ASSERT_LE(0, self->backfd);
+	self->fd = loop_open(self->nr, O_RDWR);
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(io)
+{
+	if (self->dfd >= 0)
+		close(self->dfd);
+	if (self->fd >= 0)
+		close(self->fd);
+	EXPECT_EQ(0, loop_snap_restore(&self->snap));
+	if (self->backfd >= 0)
+		close(self->backfd);
+	if (self->backing[0])
+		unlink(self->backing);
+	if (self->ctl >= 0)
+		close(self->ctl);
+}
+
+/* fsync on the device pushes buffered writes into the backing file. */
+TEST_F(io, fsync_reaches_file)
+{
+	unsigned char buf[8192];
+
+	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	loop_pattern_fill(buf, sizeof(buf), 40960, 3);
+	ASSERT_EQ(0, full_pwrite(self->fd, buf, sizeof(buf), 40960));
+	ASSERT_EQ(0, fsync(self->fd));
+
+	memset(buf, 0, sizeof(buf));
+	ASSERT_EQ(0, full_pread(self->backfd, buf, sizeof(buf), 40960));
+	EXPECT_EQ(-1, loop_pattern_check(buf, sizeof(buf), 40960, 3))
+		TH_LOG("after fsync the file must hold what was written");
+}
+
+/* The last close writes back the device's dirty pages too. */
+TEST_F(io, last_close_reaches_file)
+{
+	unsigned char buf[4096];
+
+	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	loop_pattern_fill(buf, sizeof(buf), 8192, 4);
+	ASSERT_EQ(0, full_pwrite(self->fd, buf, sizeof(buf), 8192));
+	close(self->fd);
+	self->fd = -1;
+
+	memset(buf, 0, sizeof(buf));
+	ASSERT_EQ(0, full_pread(self->backfd, buf, sizeof(buf), 8192));
+	EXPECT_EQ(-1, loop_pattern_check(buf, sizeof(buf), 8192, 4));
+}
+
+/* BLKDISCARD punches a hole in a tmpfs backing file. */
+TEST_F(io, discard_punches_hole)
+{
+	uint64_t range[2] = { 256 * 1024, 256 * 1024 };
+	unsigned char *buf;
+	struct stat before, after;
+	off_t hole;
+
+	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	EXPECT_LT(0, loop_sysfs_ll(self->nr, "queue/discard_max_bytes"))
+		TH_LOG("a tmpfs-backed device advertises discard");
+	ASSERT_EQ(0, fstat(self->backfd, &before));
+	hole = lseek(self->backfd, 0, SEEK_HOLE);
+	ASSERT_EQ(BACKING_SIZE, hole) TH_LOG("the file starts fully allocated");
+
+	ASSERT_EQ(0, loop_ioctl_ptr(self->fd, BLKDISCARD, range));
+
+	ASSERT_EQ(0, fstat(self->backfd, &after));
+	EXPECT_EQ(BACKING_SIZE, after.st_size) TH_LOG("discard keeps the size");
+	EXPECT_GE(before.st_blocks - (blkcnt_t)(range[1] / 512), after.st_blocks)
+		TH_LOG("st_blocks %lld -> %lld: no space was freed",
+		       (long long)before.st_blocks, (long long)after.st_blocks);
+	EXPECT_EQ((off_t)range[0], lseek(self->backfd, 0, SEEK_HOLE));
+	EXPECT_EQ((off_t)(range[0] + range[1]),
+		  lseek(self->backfd, range[0], SEEK_DATA));
+
+	buf = malloc(BACKING_SIZE);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, full_pread(self->fd, buf, BACKING_SIZE, 0));
+	EXPECT_EQ(-1, loop_mem_check(buf, range[0], FILL));
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
+		TH_LOG("discarded blocks must read back as zeroes");
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
+				     BACKING_SIZE - range[0] - range[1], FILL));
+	free(buf);
+}
+
+/* BLKZEROOUT zeroes the range on the device and in the file. */
+TEST_F(io, zeroout)
+{
+	uint64_t range[2] = { 128 * 1024, 64 * 1024 };
+	unsigned char *buf;
+
+	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	ASSERT_EQ(0, loop_ioctl_ptr(self->fd, BLKZEROOUT, range));
+	ASSERT_EQ(0, fsync(self->fd));
+
+	buf = malloc(BACKING_SIZE);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, full_pread(self->fd, buf, BACKING_SIZE, 0));
+	EXPECT_EQ(-1, loop_mem_check(buf, range[0], FILL));
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
+		TH_LOG("BLKZEROOUT range must read back as zeroes");
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
+				     BACKING_SIZE - range[0] - range[1], FILL));
+
+	ASSERT_EQ(0, full_pread(self->backfd, buf, BACKING_SIZE, 0));
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
+		TH_LOG("the backing file must hold the zeroes");
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
+				     BACKING_SIZE - range[0] - range[1], FILL));
+	free(buf);
+}
+
+/* 4096-byte logical blocks: O_DIRECT 4 KiB I/O round-trips, 512 does not. */
+TEST_F(io, block_size_4096_direct)
+{
+	size_t len = 64 * 1024;
+	off_t pos = 3 * 4096;
+	unsigned char *buf, *file;
+
+	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, 0, 0, 4096,
+				    NULL));
+	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, self->dfd);
+
+	buf = aligned_buf(len);
+	file = malloc(len);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, file);
+
+	loop_pattern_fill(buf, len, pos, 5);
+	ASSERT_EQ(0, full_pwrite(self->dfd, buf, len, pos));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, full_pread(self->dfd, buf, len, pos));
+	EXPECT_EQ(-1, loop_pattern_check(buf, len, pos, 5));
+
+	ASSERT_EQ(0, full_pread(self->backfd, file, len, pos));
+	EXPECT_EQ(-1, loop_pattern_check(file, len, pos, 5))
+		TH_LOG("O_DIRECT writes must reach the backing file");
+
+	EXPECT_EQ(-1, pwrite(self->dfd, buf, 512, 512))
+		TH_LOG("512-byte O_DIRECT I/O on a 4096-byte block device");
+	EXPECT_EQ(EINVAL, errno);
+	free(buf);
+	free(file);
+}
+
+/*
+ * The backing file shrinks under a bound device: what is left reads fine,
+ * what is gone reads as zeroes or fails with EIO, but never hangs; and
+ * SET_CAPACITY then shrinks the device.
+ */
+TEST_F(io, backing_file_shrinks)
+{
+	unsigned char *buf;
+	ssize_t n;
+
+	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	ASSERT_EQ(0, ftruncate(self->backfd, BACKING_SIZE / 2));
+	ASSERT_EQ(0, loop_ioctl(self->fd, BLKFLSBUF, 0));
+
+	self->dfd = loop_open(self->nr, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, self->dfd);
+	buf = aligned_buf(4096);
+	ASSERT_NE(NULL, buf);
+
+	ASSERT_EQ(0, full_pread(self->dfd, buf, 4096, 0));
+	EXPECT_EQ(-1, loop_mem_check(buf, 4096, FILL));
+
+	memset(buf, 0x77, 4096);
+	n = pread(self->dfd, buf, 4096, 3 * BACKING_SIZE / 4);
+	if (n < 0) {
+		EXPECT_EQ(EIO, errno)
+			TH_LOG("reading past the file's end: %s",
+			       strerror(errno));
+	} else {
+		EXPECT_EQ(-1, loop_mem_check(buf, n, 0))
+			TH_LOG("data past the file's end must read as zeroes");
+	}
+
+	EXPECT_EQ(0, loop_ioctl(self->fd, LOOP_SET_CAPACITY, 0));
+	EXPECT_EQ(BACKING_SIZE / 2, loop_dev_size(self->fd));
+	free(buf);
+}
+
+/* --- direct I/O, on tmpfs and on ext4 ---------------------------------- */
+
+/* What a dio test sets up, in a plain struct so helpers can take it. */
+struct dio_state {
+	int ctl;
+	int nr;
+	int fd;
+	int dfd;
+	int backfd;
+	char backing[PATH_MAX];
+	/* ext4 variant: image file, its loop device, the mount point */
+	int imgfd;
+	char image[PATH_MAX];
+	char mnt[PATH_MAX];
+	bool mounted;
+	struct loop_snap snap;
+};
+
+FIXTURE(dio) {
+	struct dio_state s;
+};
+
+FIXTURE_VARIANT(dio) {
+	bool ext4;
+};
+
+FIXTURE_VARIANT_ADD(dio, tmpfs) { .ext4 = false };
+FIXTURE_VARIANT_ADD(dio, ext4) { .ext4 = true };
+
+/*
+ * Put an ext4 file system on a loop device over a tmpfs image, mount it and
+ * create the backing file there.  Returns its descriptor or -errno; -ENOENT
+ * when there is no mkfs.ext4, -ENODEV when the kernel has no ext4.
+ */
+static int dio_ext4_setup(struct dio_state *s)
+{
+	const char *mkfs = getenv("MKFS_EXT4");
+	char cmd[PATH_MAX + 128];
+	int fd, ret;
+	long nr;
+
+	if (!mkfs || !*mkfs)
+		mkfs = "/usr/real/bin/mkfs.ext4";
+	if (access(mkfs, X_OK))
+		return -ENOENT;
+	if (system("modprobe ext4 >/dev/null 2>&1") == -1)
+		return -ENODEV;
+
+	s->imgfd = loop_backing_create(s->image, sizeof(s->image), 32 << 20, 0);
+	if (s->imgfd < 0)
+		return s->imgfd;
+	nr = loop_ctl_get_free(s->ctl);
+	if (nr < 0)
+		return nr;
+	fd = loop_open(nr, O_RDWR);
+	if (fd < 0)
+		return fd;
+	ret = loop_ioctl(fd, LOOP_SET_FD, s->imgfd);
+	close(fd);
+	if (ret)
+		return ret;
+
+	snprintf(cmd, sizeof(cmd), "%s -q -F /dev/loop%ld >/dev/null 2>&1",
+		 mkfs, nr);
+	if (system(cmd) != 0)
+		return -EIO;
+	snprintf(s->mnt, sizeof(s->mnt), "%s/ksft-loop-mnt-XXXXXX",
+		 loop_tmpdir());
+	if (!mkdtemp(s->mnt)) {
+		s->mnt[0] = '\0';
+		return -errno;
+	}
+	snprintf(cmd, sizeof(cmd), "/dev/loop%ld", nr);
+	if (mount(cmd, s->mnt, "ext4", 0, NULL))
+		return -errno;
+	s->mounted = true;
+
+	snprintf(s->backing, sizeof(s->backing), "%.1024s/backing", s->mnt);
+	fd = open(s->backing, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fallocate(fd, 0, 0, BACKING_SIZE)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * The backing file and the device under test.  Done from the test body, not
+ * the setup, so that the teardown undoes whatever part of it succeeded.
+ */
+static int dio_prepare(struct dio_state *s, bool ext4)
+{
+	long nr;
+
+	if (ext4)
+		s->backfd = dio_ext4_setup(s);
+	else
+		s->backfd = loop_backing_create(s->backing, sizeof(s->backing),
+						BACKING_SIZE, 0);
+	if (s->backfd < 0)
+		return s->backfd;
+
+	nr = loop_ctl_get_free(s->ctl);
+	if (nr < 0)
+		return nr;
+	s->nr = nr;
+	s->fd = loop_open(s->nr, O_RDWR);
+	return s->fd < 0 ? s->fd : 0;
+}
+
+FIXTURE_SETUP(dio)
+{
+	struct dio_state *s = &self->s;
+
+	s->ctl = -1;
+	s->nr = -1;
+	s->fd = -1;
+	s->dfd = -1;
+	s->backfd = -1;
+	s->backing[0] = '\0';
+	s->imgfd = -1;
+	s->image[0] = '\0';
+	s->mnt[0] = '\0';
+	s->mounted = false;
+
+	if (loop_not_ready())
+		SKIP(return, "%s", loop_not_ready());
+	loop_snap_take(&s->snap);
+	s->ctl = loop_ctl_open();
+	ASSERT_LE(0, s->ctl);
+}
+
+FIXTURE_TEARDOWN(dio)
+{
+	struct dio_state *s = &self->s;
+
+	if (s->dfd >= 0)
+		close(s->dfd);
+	if (s->fd >= 0)
+		close(s->fd);
+	/* The upper device first: it holds the file on the mount. */
+	if (s->nr >= 0) {
+		EXPECT_EQ(0, loop_unbind(s->nr));
+	}
+	if (s->backfd >= 0)
+		close(s->backfd);
+	if (s->backing[0])
+		unlink(s->backing);
+	if (s->mounted) {
+		EXPECT_EQ(0, umount(s->mnt));
+	}
+	if (s->mnt[0])
+		rmdir(s->mnt);
+	EXPECT_EQ(0, loop_snap_restore(&s->snap));
+	if (s->imgfd >= 0)
+		close(s->imgfd);
+	if (s->image[0])
+		unlink(s->image);
+	if (s->ctl >= 0)
+		close(s->ctl);
+}
+
+/* LO_FLAGS_DIRECT_IO sticks and data round-trips, through both openers. */
+TEST_F(dio, round_trip)
+{
+	struct dio_state *s = &self->s;
+	size_t len = 256 * 1024;
+	struct loop_info64 info;
+	unsigned char *buf;
+	int ret;
+
+	ret = dio_prepare(s, variant->ext4);
+	if (ret == -ENOENT)
+		SKIP(return, "no mkfs.ext4 (set MKFS_EXT4)");
+	if (ret == -ENODEV)
+		SKIP(return, "ext4 is not available");
+	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+				 strerror(-ret));
+
+	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, LO_FLAGS_DIRECT_IO,
+				    0, 0, 0, NULL));
+	ASSERT_EQ(0, loop_get_status64(s->fd, &info));
+	ASSERT_EQ(LO_FLAGS_DIRECT_IO, info.lo_flags & LO_FLAGS_DIRECT_IO)
+		TH_LOG("direct I/O must be in use on this backing file");
+	EXPECT_EQ(1, loop_sysfs_ll(s->nr, "loop/dio"));
+
+	buf = aligned_buf(len);
+	ASSERT_NE(NULL, buf);
+
+	/* Buffered through the device, then read back with O_DIRECT. */
+	loop_pattern_fill(buf, len, 0, 6);
+	ASSERT_EQ(0, full_pwrite(s->fd, buf, len, 0));
+	ASSERT_EQ(0, fsync(s->fd));
+	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, s->dfd);
+	memset(buf, 0, len);
+	ASSERT_EQ(0, full_pread(s->dfd, buf, len, 0));
+	EXPECT_EQ(-1, loop_pattern_check(buf, len, 0, 6));
+
+	/* O_DIRECT through the device, then read the file itself. */
+	loop_pattern_fill(buf, len, len, 7);
+	ASSERT_EQ(0, full_pwrite(s->dfd, buf, len, len));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, full_pread(s->backfd, buf, len, len));
+	EXPECT_EQ(-1, loop_pattern_check(buf, len, len, 7))
+		TH_LOG("direct writes must be in the backing file");
+	free(buf);
+}
+
+/* Many direct requests in flight at once all complete, with their data. */
+TEST_F(dio, many_in_flight)
+{
+	struct dio_state *s = &self->s;
+	enum { NR = 32, LEN = 4096 };
+	struct iocb iocbs[NR], *list[NR];
+	struct io_event events[NR];
+	struct timespec ts = { .tv_sec = 20 };
+	aio_context_t ctx = 0;
+	unsigned char *buf;
+	int i, pass, got;
+	int ret;
+
+	ret = dio_prepare(s, variant->ext4);
+	if (ret == -ENOENT)
+		SKIP(return, "no mkfs.ext4 (set MKFS_EXT4)");
+	if (ret == -ENODEV)
+		SKIP(return, "ext4 is not available");
+	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+				 strerror(-ret));
+
+	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, LO_FLAGS_DIRECT_IO,
+				    0, 0, 0, NULL));
+	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, s->dfd);
+	if (syscall(SYS_io_setup, NR, &ctx))
+		SKIP(return, "no native AIO: %s", strerror(errno));
+	buf = aligned_buf(NR * LEN);
+	ASSERT_NE(NULL, buf);
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			loop_pattern_fill(buf, NR * LEN, 0, 8);
+		else
+			memset(buf, 0, NR * LEN);
+		memset(iocbs, 0, sizeof(iocbs));
+		for (i = 0; i < NR; i++) {
+			/* Scatter the requests: every other 4 KiB block. */
+			iocbs[i].aio_fildes = s->dfd;
+			iocbs[i].aio_lio_opcode = pass ? IOCB_CMD_PREAD :
+							 IOCB_CMD_PWRITE;
+			iocbs[i].aio_buf = (uintptr_t)(buf + i * LEN);
+			iocbs[i].aio_nbytes = LEN;
+			iocbs[i].aio_offset = (int64_t)i * 2 * LEN;
+			iocbs[i].aio_data = i;
+			list[i] = &iocbs[i];
+		}
+		ASSERT_EQ(NR, syscall(SYS_io_submit, ctx, NR, list));
+		got = 0;
+		while (got < NR) {
+			long n = syscall(SYS_io_getevents, ctx, 1, NR - got,
+					 events + got, &ts);
+
+			ASSERT_LT(0, n) TH_LOG("requests did not complete");
+			got += n;
+		}
+		for (i = 0; i < NR; i++) {
+			EXPECT_EQ(LEN, events[i].res)
+				TH_LOG("request %llu: res %lld",
+				       (unsigned long long)events[i].data,
+				       (long long)events[i].res);
+		}
+	}
+	/* pass 1 read the blocks back into buf in request order */
+	for (i = 0; i < NR; i++) {
+		EXPECT_EQ(-1, loop_pattern_check(buf + i * LEN, LEN,
+						 (uint64_t)i * LEN, 8))
+			TH_LOG("block %d read back wrong", i);
+	}
+	syscall(SYS_io_destroy, ctx);
+	free(buf);
+}
+
+TEST_HARNESS_MAIN
