@@ -11,7 +11,7 @@
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
 
-#define BACKING_SIZE	(1 << 20)
+#define BACKING_SIZE	(1024 * 1024)
 #define FILL		0xa5
 
 /* pwrite/pread all of @len or fail; returns 0 or -errno (-EIO if short). */
@@ -557,16 +557,14 @@ FIXTURE_TEARDOWN(dio)
 	if (s->fd >= 0)
 		close(s->fd);
 	/* The upper device first: it holds the file on the mount. */
-	if (s->nr >= 0) {
+	if (s->nr >= 0)
 		EXPECT_EQ(0, loop_unbind(s->nr));
-	}
 	if (s->backfd >= 0)
 		close(s->backfd);
 	if (s->backing[0])
 		unlink(s->backing);
-	if (s->mounted) {
+	if (s->mounted)
 		EXPECT_EQ(0, umount(s->mnt));
-	}
 	if (s->mnt[0])
 		rmdir(s->mnt);
 	EXPECT_EQ(0, loop_snap_restore(&s->snap));

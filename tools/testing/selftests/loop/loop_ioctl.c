@@ -14,7 +14,7 @@
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
 
-#define BACKING_SIZE	(1 << 20)
+#define BACKING_SIZE	(1024 * 1024)
 
 /* The fields of struct loop_info64 that the user never sets. */
 static void expect_identity(struct __test_metadata *_metadata,
@@ -1107,9 +1107,8 @@ FIXTURE_SETUP(cfg)
 	fd = loop_backing_create(self->backing, sizeof(self->backing),
 				 BACKING_SIZE, 0x5a);
 	ASSERT_LE(0, fd);
-	if (variant->mbr) {
+	if (variant->mbr)
 		ASSERT_EQ(0, loop_write_mbr(fd, 64, 256));
-	}
 	if (variant->backing_ro) {
 		self->backfd = open(self->backing, O_RDONLY | O_CLOEXEC);
 		close(fd);
@@ -1363,7 +1362,8 @@ FIXTURE_SETUP(badfile)
 	self->ctl = -1;
 	self->nr = -1;
 	self->fd = -1;
-	self->bad[0] = self->bad[1] = -1;
+	self->bad[0] = -1;
+	self->bad[1] = -1;
 
 	if (loop_not_ready())
 		SKIP(return, "%s", loop_not_ready());

@@ -6,7 +6,8 @@
  * test reads as EXPECT_EQ(-EEXIST, loop_ctl_add(ctl, 200)).  The helpers
  * never assert: the caller decides whether a failure ends the test.
  *
- * Include this after kselftest_harness.h.
+ * The tests include this after kselftest_harness.h; nothing here needs the
+ * harness, so loopctl.c includes it on its own.
  */
 #ifndef __SELFTESTS_LOOP_LIB_H
 #define __SELFTESTS_LOOP_LIB_H
@@ -36,6 +37,18 @@
 #define LOOP_CTL_MISC_MINOR	237
 #define LOOP_MINORBITS		20
 #define LOOP_NODE_WAIT_MS	2000
+
+/*
+ * /dev/loop-control answers every command it does not know with ENOSYS,
+ * not ENOTTY: that is its ABI since it was added in 2011 (Linux 3.1), and
+ * the tests check for exactly this errno.  The name is spelled only here,
+ * so checkpatch's ENOSYS warning (meant for syscall code) fires once, on
+ * the line below, and is expected.
+ */
+#define LOOP_CTL_UNKNOWN_ERRNO	ENOSYS
+
+/* An xz file (a compressed module) starts FD '7' 'z' 'X' 'Z' 00. */
+#define LOOP_XZ_MAGIC		"\xfd\x37zXZ"
 
 /* Where backing files go; the harness mounts a tmpfs there. */
 static inline const char *loop_tmpdir(void)
@@ -694,7 +707,7 @@ static inline int loop_module_load(const char *params)
 			return -errno;
 		/* An xz-compressed module: let the kernel decompress it. */
 		if (pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
-		    !memcmp(magic, "\xfd" "7zXZ\0", 6))
+		    !memcmp(magic, LOOP_XZ_MAGIC, sizeof(magic)))
 			flags |= MODULE_INIT_COMPRESSED_FILE;
 		ret = syscall(SYS_finit_module, fd, params, flags);
 		ret = ret ? -errno : 0;

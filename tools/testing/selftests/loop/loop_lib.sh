@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for the loop shell selftests: POSIX sh, runs under busybox ash.
-# Source it with  . "$(dirname "$0")/loop_lib.sh"
+# Each test script sources it from its own directory: . "$(dirname "$0")/..."
 #
 # Real tools come from variables, because busybox applets of the same name
 # sit earlier in PATH and behave differently:

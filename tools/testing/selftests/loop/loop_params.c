@@ -179,9 +179,8 @@ TEST_F(params, max_loop_limits_autoload)
 	self->fd = open(self->node, O_RDONLY | O_CLOEXEC);
 	EXPECT_EQ(-1, self->fd)
 		TH_LOG("7:5 is at or above max_loop and must not autoload");
-	if (self->fd < 0) {
+	if (self->fd < 0)
 		EXPECT_EQ(ENXIO, errno);
-	}
 	EXPECT_FALSE(loop_exists(5));
 }
 
@@ -287,7 +286,7 @@ TEST_F(params, module_aliases)
 	image = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	ASSERT_NE(MAP_FAILED, image);
-	if (!memcmp(image, "\xfd" "7zXZ", 5)) {
+	if (!memcmp(image, LOOP_XZ_MAGIC, 5)) {
 		munmap(image, st.st_size);
 		SKIP(return, "%s is compressed", ko);
 	}
@@ -461,17 +460,21 @@ FIXTURE_VARIANT_ADD(badload, max_part_256) { .params = "max_part=256" };
 FIXTURE_VARIANT_ADD(badload, max_part_1000000) {
 	.params = "max_part=1000000"
 };
+
 /* More devices than 2^20 minors hold. */
 FIXTURE_VARIANT_ADD(badload, max_loop_2000000) {
 	.params = "max_loop=2000000"
 };
+
 /* With 16 minors a device, 2^16 devices is the most. */
 FIXTURE_VARIANT_ADD(badload, max_loop_65537_max_part_15) {
 	.params = "max_part=15 max_loop=65537"
 };
+
 FIXTURE_VARIANT_ADD(badload, hw_queue_depth_0) {
 	.params = "hw_queue_depth=0"
 };
+
 FIXTURE_VARIANT_ADD(badload, hw_queue_depth_negative) {
 	.params = "hw_queue_depth=-1"
 };
@@ -487,9 +490,8 @@ FIXTURE_SETUP(badload)
 FIXTURE_TEARDOWN(badload)
 {
 	params_unbind_all();
-	if (loop_module_loaded()) {
+	if (loop_module_loaded())
 		EXPECT_EQ(0, loop_module_unload_wait());
-	}
 	EXPECT_EQ(0, loop_module_load(""))
 		TH_LOG("could not restore the module with default parameters");
 	EXPECT_TRUE(params_have_exactly(8));

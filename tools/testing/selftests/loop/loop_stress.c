@@ -19,7 +19,7 @@
 #define NR_WORKERS	8
 #define RANGE_FIRST	16
 #define RANGE_COUNT	16
-#define BACKING_SIZE	(1 << 20)
+#define BACKING_SIZE	(1024 * 1024)
 /* Grace after the deadline before a worker counts as hung. */
 #define HANG_GRACE_S	60
 

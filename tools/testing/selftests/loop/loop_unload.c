@@ -12,7 +12,7 @@
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
 
-#define BACKING_SIZE	(1 << 20)
+#define BACKING_SIZE	(1024 * 1024)
 
 static void unload_unbind_all(void)
 {
@@ -174,12 +174,16 @@ TEST_F(unload, allowed_after_autoclear)
 /* Unloading with many added (unbound) devices removes them all. */
 TEST_F(unload, many_devices)
 {
+	long ret;
 	int i;
 
 	self->ctl = loop_ctl_open();
 	ASSERT_LE(0, self->ctl);
 	for (i = 0; i < 64; i++) {
-		ASSERT_EQ(100 + i, loop_ctl_add(self->ctl, 100 + i));
+		/* Kept braced: ASSERT_EQ expands to more than one statement. */
+		ret = loop_ctl_add(self->ctl, 100 + i);
+		ASSERT_EQ(100 + i, ret)
+			TH_LOG("LOOP_CTL_ADD %d", 100 + i);
 	}
 	close(self->ctl);
 	self->ctl = -1;

