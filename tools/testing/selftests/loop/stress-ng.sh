@@ -2,13 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # stress-ng's loop stressor: GET_FREE, SET_FD, status, capacity, CLR_FD and
-# REMOVE in a loop from two workers.  STRESS_SECONDS sets the run time; the
-# default is 20 s because the guest runs under TCG (use 60 on real hardware).
+# REMOVE in a loop from two workers for STRESS_SECONDS (default 60).
 
 . "$(dirname "$0")/loop_lib.sh"
 
 NTESTS=3
-STRESS_SECONDS=${STRESS_SECONDS:-20}
+STRESS_SECONDS=${STRESS_SECONDS:-60}
 BOUND_BEFORE=
 
 bound_list()
