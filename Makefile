@@ -75,23 +75,24 @@ initramfs: $(B)/kver
 build-all: $(if $(filter ours,$(LOOP_KO)),module) selftests initramfs
 
 run:
-	@$(MAKE) --no-print-directory -s deps
-	@$(MAKE) --no-print-directory build-all
-	@rc=0; vm/run-qemu.sh run run || rc=$$?; \
-		vm/check-log.sh $(B)/logs/run.log || rc=1; exit $$rc
+	@vm/boot.sh run
 
 shell:
-	@$(MAKE) --no-print-directory -s deps
-	@$(MAKE) --no-print-directory build-all
-	@vm/run-qemu.sh shell shell
+	@vm/boot.sh shell
 
 # The last line printed on stdout is always "N passed, N failed, N skipped"
 # (a build failure counts as one failure).
 check:
 	@vm/check.sh
 
+# Stock vs ours in one boot; writes bench/report.md and bench/*.png.
+.PHONY: bench
+bench:
+	@bench/run.sh
+
 clean:
-	rm -rf $(MOD_DIR) $(B)/selftests $(B)/initramfs* $(B)/logs $(B)/stock
+	rm -rf $(MOD_DIR) $(B)/module-under-test $(B)/selftests $(B)/initramfs* \
+		$(B)/logs $(B)/stock
 
 distclean:
 	rm -rf $(B)

@@ -6,10 +6,11 @@
 # The last line on stdout is always "N passed, N failed, N skipped"; a build
 # failure is reported as one failure.  Exit status 0 only if nothing failed.
 # The log is build/logs/check.log (check-stock.log for LOOP_KO=stock,
-# check-custom.log for a path).
+# check-custom.log for a path).  Holds build/.lock so that runs in one tree
+# do not mix.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 LOOP_KO=${LOOP_KO:-ours}
 export LOOP_KO
 
@@ -18,6 +19,14 @@ ours) name=check ;;
 stock) name=check-stock ;;
 *) name=check-custom ;;
 esac
+
+# One run at a time in this tree (they share build/).
+mkdir -p build
+exec 9> build/.lock
+if ! flock -n 9; then
+	echo "check: another make check/run/shell is using this tree; waiting"
+	flock 9
+fi
 
 build_failed() {
 	echo "check: FAIL: $1"

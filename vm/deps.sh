@@ -10,7 +10,8 @@
 #
 # Fast (well under 5 s) when everything is already there: packages are checked
 # with dpkg-query first and apt-get runs only for missing ones; apt-get update
-# runs only when a package cannot be found.
+# runs only when no 6.12 headers package is installed yet (to find the newest)
+# or when an install fails (stale lists).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -80,11 +81,9 @@ if [ -z "$kver" ]; then
 	kver=$(installed_kver)
 fi
 if [ -z "$kver" ]; then
+	# Nothing installed yet: refresh the lists so "newest" is really newest.
+	apt_update
 	kver=$(available_kver)
-	if [ -z "$kver" ]; then
-		apt_update
-		kver=$(available_kver)
-	fi
 	[ -n "$kver" ] || die "no package matches $HDR_RE (is this Debian bookworm with backports?)"
 fi
 case "$kver" in

@@ -21,7 +21,7 @@
 # powered off early); 3 if the host timeout fired.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 B=$PWD/build
 NAME=${1:?usage: run-qemu.sh NAME MODE}
 MODE=${2:?usage: run-qemu.sh NAME MODE}
@@ -36,7 +36,11 @@ CONSOLE=${CONSOLE:-full}
 [ -f "$INITRD" ] || { echo "run-qemu: $INITRD missing; run 'make initramfs'" >&2; exit 2; }
 mkdir -p "$B/logs"
 
-cmdline="console=ttyS0,115200 panic=-1 loglevel=5 looptest.mode=$MODE"
+# A soft lockup or a task hung for 60 s (set by /init) panics the guest, so a
+# deadlock ends the run at once instead of at QEMU_TIMEOUT (override with
+# APPEND="softlockup_panic=0 hung_task_panic=0").
+cmdline="console=ttyS0,115200 panic=-1 loglevel=5 softlockup_panic=1 hung_task_panic=1"
+cmdline="$cmdline looptest.mode=$MODE"
 if [ -n "${TESTS:-}" ]; then
 	cmdline="$cmdline looptest.tests=$(echo $TESTS | tr ' ' ',')"
 fi
