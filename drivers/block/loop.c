@@ -68,6 +68,17 @@
 #define LO_MIN_COUNT		8
 #endif
 
+/*
+ * Proposed addition to <uapi/linux/loop.h>: find or add a free device, bind
+ * it as LOOP_CONFIGURE would and return an open file descriptor for it.
+ */
+#ifndef LOOP_CTL_CONFIGURE
+#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
+#endif
+
+/* Attempts before LOOP_CTL_CONFIGURE gives up on devices bound under it. */
+#define LO_CONFIGURE_TRIES	8
+
 #define LO_DEFAULT_QUEUE_DEPTH	128
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
@@ -1575,8 +1586,12 @@ static const struct attribute_group lo_attr_group = {
  * Adding and removing devices.
  */
 
-/* Add device @nr, or the lowest free number if @nr is -1.  Returns it. */
-static int lo_add(int nr)
+/*
+ * Add device @nr, or the lowest free number if @nr is -1.  Returns the number.
+ * With @hidden, the device is handed back there unpublished: nobody else
+ * can find it through the index until the caller publishes it.
+ */
+static int lo_add(int nr, struct loop_device **hidden)
 {
 	struct queue_limits lim = {
 		.max_hw_sectors		= LO_MAX_HW_SECTORS,
@@ -1643,8 +1658,12 @@ static int lo_add(int nr)
 	err = add_disk(disk);
 	if (err)
 		goto out_put_disk;
-	lo_publish(lo);
-	return lo->lo_number;
+	nr = lo->lo_number;
+	if (hidden)
+		*hidden = lo;
+	else
+		lo_publish(lo);
+	return nr;
 
 out_put_disk:
 	put_disk(disk);
@@ -1693,7 +1712,7 @@ static void lo_probe(dev_t dev)
 
 	if (lo_max_loop_given && lo_max_loop && nr >= lo_max_loop)
 		return;
-	lo_add(nr);
+	lo_add(nr, NULL);
 }
 #else
 #define lo_probe NULL
@@ -1727,13 +1746,37 @@ static int loop_ctl_add(unsigned long arg)
 	err = loop_ctl_number(arg, &nr);
 	if (err)
 		return err;
-	return lo_add(nr);
+	return lo_add(nr, NULL);
+}
+
+/*
+ * Remove a hidden device if it is unbound and closed; publish it again and
+ * return -EBUSY otherwise.
+ */
+static int lo_delete_hidden(struct loop_device *lo)
+{
+	struct gendisk *disk = lo->lo_disk;
+
+	/* Under open_mutex, no opener can slip in between check and claim. */
+	mutex_lock(&disk->open_mutex);
+	/* Binding needs an opener, so this cannot change under us. */
+	if (READ_ONCE(lo->lo_state) != LO_UNBOUND || disk_openers(disk)) {
+		mutex_unlock(&disk->open_mutex);
+		lo_publish(lo);
+		return -EBUSY;
+	}
+	mutex_lock(&lo->lo_mutex);
+	WRITE_ONCE(lo->lo_state, LO_DELETING);
+	mutex_unlock(&lo->lo_mutex);
+	mutex_unlock(&disk->open_mutex);
+
+	lo_remove(lo);
+	return 0;
 }
 
 static int loop_ctl_remove(unsigned long arg)
 {
 	struct loop_device *lo;
-	struct gendisk *disk;
 	int nr, err;
 
 	err = loop_ctl_number(arg, &nr);
@@ -1755,25 +1798,8 @@ static int loop_ctl_remove(unsigned long arg)
 	if (!lo)
 		return -ENODEV;
 
-	/* Under open_mutex, no opener can slip in between check and claim. */
-	disk = lo->lo_disk;
-	mutex_lock(&disk->open_mutex);
-	mutex_lock(&lo->lo_mutex);
-	if (lo->lo_state != LO_UNBOUND || disk_openers(disk)) {
-		mutex_unlock(&disk->open_mutex);
-		mutex_lock(&loop_index_mutex);
-		idr_replace(&loop_index_idr, lo, nr);
-		mutex_unlock(&loop_index_mutex);
-		lo_index_update(lo);
-		mutex_unlock(&lo->lo_mutex);
-		return -EBUSY;
-	}
-	WRITE_ONCE(lo->lo_state, LO_DELETING);
-	mutex_unlock(&lo->lo_mutex);
-	mutex_unlock(&disk->open_mutex);
-
-	lo_remove(lo);
-	return nr;
+	err = lo_delete_hidden(lo);
+	return err ? err : nr;
 }
 
 static int loop_ctl_get_free(void)
@@ -1789,7 +1815,99 @@ static int loop_ctl_get_free(void)
 	mutex_unlock(&loop_index_mutex);
 	if (lo)
 		return nr;
-	return lo_add(-1);
+	return lo_add(-1, NULL);
+}
+
+/*
+ * Take the lowest unbound device out of the index, or add a new one unseen.
+ * *@created says which, for lo_give_back().
+ */
+static struct loop_device *lo_take_free(bool *created)
+{
+	struct loop_device *lo;
+	unsigned long nr = 0;
+	int err;
+
+	err = mutex_lock_killable(&loop_index_mutex);
+	if (err)
+		return ERR_PTR(err);
+	lo = xa_find(&loop_free_xa, &nr, ULONG_MAX, XA_PRESENT);
+	if (lo) {
+		idr_replace(&loop_index_idr, NULL, nr);
+		xa_erase(&loop_free_xa, nr);
+	}
+	mutex_unlock(&loop_index_mutex);
+
+	*created = !lo;
+	if (lo)
+		return lo;
+	err = lo_add(-1, &lo);
+	return err < 0 ? ERR_PTR(err) : lo;
+}
+
+/* Undo lo_take_free(): a device we added goes away again. */
+static void lo_give_back(struct loop_device *lo, bool created)
+{
+	if (!created || lo_delete_hidden(lo))
+		lo_publish(lo);
+}
+
+/*
+ * LOOP_CTL_CONFIGURE: bind a free device and return an open fd for it, so
+ * that no other process can take the device between finding and binding
+ * it.  The fd is opened before binding: with LO_FLAGS_AUTOCLEAR, the device
+ * is unbound when the last descriptor closes, also if the caller dies.
+ */
+static int loop_ctl_configure(const struct loop_config __user *arg)
+{
+	blk_mode_t mode = BLK_OPEN_READ | BLK_OPEN_WRITE;
+	struct loop_config config;
+	struct loop_device *lo;
+	struct file *bdev_file;
+	int tries = LO_CONFIGURE_TRIES;
+	bool created;
+	int fd, err;
+
+	if (copy_from_user(&config, arg, sizeof(config)))
+		return -EFAULT;
+	if (config.info.lo_flags & LO_FLAGS_READ_ONLY)
+		mode = BLK_OPEN_READ;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+
+	do {
+		lo = lo_take_free(&created);
+		if (IS_ERR(lo)) {
+			err = PTR_ERR(lo);
+			goto out_put_fd;
+		}
+		bdev_file = bdev_file_open_by_dev(disk_devt(lo->lo_disk), mode,
+						  NULL, NULL);
+		if (IS_ERR(bdev_file)) {
+			err = PTR_ERR(bdev_file);
+			lo_give_back(lo, created);
+			goto out_put_fd;
+		}
+		err = lo_configure(lo, mode, file_bdev(bdev_file), &config);
+		if (err) {
+			/* Close now, so that the device can be removed. */
+			__fput_sync(bdev_file);
+			lo_give_back(lo, created);
+		}
+		/* -EBUSY: someone who knew its number bound it first. */
+	} while (err == -EBUSY && --tries);
+	if (err)
+		goto out_put_fd;
+
+	lo_publish(lo);
+	fd_install(fd, bdev_file);
+	return fd;
+
+out_put_fd:
+	put_unused_fd(fd);
+	return err;
 }
 
 static long loop_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -1802,18 +1920,32 @@ static long loop_ctl_ioctl(struct file *file, unsigned int cmd,
 		return loop_ctl_remove(arg);
 	case LOOP_CTL_GET_FREE:
 		return loop_ctl_get_free();
+	case LOOP_CTL_CONFIGURE:
+		return loop_ctl_configure((const void __user *)arg);
 	default:
 		/* The interface has answered this since 2011; keep it. */
 		return -ENOSYS;
 	}
 }
 
+#ifdef CONFIG_COMPAT
+/* Device numbers pass unchanged (loop_ctl_number() knows a 32-bit -1). */
+static long loop_ctl_compat_ioctl(struct file *file, unsigned int cmd,
+				  unsigned long arg)
+{
+	if (cmd == LOOP_CTL_CONFIGURE)
+		arg = (unsigned long)compat_ptr(arg);
+	return loop_ctl_ioctl(file, cmd, arg);
+}
+#endif
+
 static const struct file_operations loop_ctl_fops = {
 	.owner		= THIS_MODULE,
 	.open		= nonseekable_open,
 	.unlocked_ioctl	= loop_ctl_ioctl,
-	/* Only numbers pass through; loop_ctl_number() knows a 32-bit -1. */
-	.compat_ioctl	= loop_ctl_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl	= loop_ctl_compat_ioctl,
+#endif
 	.llseek		= noop_llseek,
 };
 
@@ -1905,7 +2037,7 @@ static int __init loop_init(void)
 		goto out_deregister_misc;
 
 	for (i = 0; i < lo_max_loop; i++) {
-		err = lo_add(i);
+		err = lo_add(i, NULL);
 		if (err < 0)
 			goto out_remove_devices;
 	}
