@@ -48,6 +48,14 @@
 #define LOOP_CTL_UNKNOWN_ERRNO	ENOSYS
 
 /* An xz file (a compressed module) starts FD '7' 'z' 'X' 'Z' 00. */
+/*
+ * Proposed extension: bind a free device and return an fd for it.  Defined
+ * here until <linux/loop.h> carries it.
+ */
+#ifndef LOOP_CTL_CONFIGURE
+#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
+#endif
+
 #define LOOP_XZ_MAGIC		"\xfd\x37zXZ"
 
 /* Where backing files go; the harness mounts a tmpfs there. */
