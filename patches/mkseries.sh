@@ -92,6 +92,7 @@ if [ -d "$top/include" ]; then
 	cp -r "$top/include/." "$tree/include/"
 	g -C "$tree" add -A -f include
 fi
+apply uapi-loop-ctl-configure.diff
 commit commit-1-driver.txt drivers/block/loop.c
 
 # 2: the documentation.
