@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bench/ctlbench.c - control-path and memory benchmark for the loop driver.
+ *
+ * Built on the host as a static binary (bench/run.sh: gcc -static -O2) and
+ * run in the guest by bench/guest-bench.sh with whichever loop.ko is loaded.
+ *
+ * Usage: ctlbench BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]
+ *
+ * With no loop device present at the start (module loaded with max_loop=0):
+ *   1. LOOP_CTL_ADD devices 0..999, timed               -> create-1000
+ *   2. /proc/meminfo delta / 1000                       -> mem-unbound-*
+ *   3. bind devices 0..N-1 (LOOP_CONFIGURE on BACKING_FILE) for N = 10, 100,
+ *      1000, then 5000 if MAXN >= 5000; devices up to N exist, device N is
+ *      free; time LOOP_CTL_GET_FREE (GETFREE_ITERS calls, median)
+ *                                                       -> getfree-nN
+ *      after binding 1000: meminfo delta / 1000         -> mem-bound-*
+ *   4. unbind all (LOOP_CLR_FD), timed                 -> unbind-per-dev
+ *      remove 0..999 timed                              -> remove-1000
+ *      and remove the rest
+ *   5. LOOP_CTL_ADD(-1) + LOOP_CTL_REMOVE pairs for PAIR_SECONDS, each
+ *      pair timed, 1 / median pair time                 -> addremove
+ *
+ * Output: one line per result, "test=NAME value=V unit=U"; the caller adds
+ * the module and round.  Other lines start with "#".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+static int ctl;
+static int backing;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void die(const char *what, long arg)
+{
+	fprintf(stderr, "ctlbench: %s (%ld): %s\n", what, arg, strerror(errno));
+	printf("# ctlbench: FAILED: %s (%ld): %s\n", what, arg, strerror(errno));
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct mem {
+	long total_used;	/* MemTotal - MemFree, KiB */
+	long slab;		/* Slab, KiB */
+	long percpu;		/* Percpu, KiB */
+};
+
+static void read_mem(struct mem *m)
+{
+	char line[256];
+	long total = 0, memfree = 0, v;
+	FILE *f;
+
+	/* Drop reclaimable caches so that only what the devices pin stays. */
+	sync();
+	f = fopen("/proc/sys/vm/drop_caches", "w");
+	if (f) {
+		fputs("3\n", f);
+		fclose(f);
+	}
+	usleep(200000);
+	memset(m, 0, sizeof(*m));
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		die("open /proc/meminfo", 0);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %ld", &v) == 1)
+			total = v;
+		else if (sscanf(line, "MemFree: %ld", &v) == 1)
+			memfree = v;
+		else if (sscanf(line, "Slab: %ld", &v) == 1)
+			m->slab = v;
+		else if (sscanf(line, "Percpu: %ld", &v) == 1)
+			m->percpu = v;
+	}
+	fclose(f);
+	m->total_used = total - memfree;
+}
+
+static void print_mem(const char *state, const struct mem *a,
+		      const struct mem *b, int n)
+{
+	printf("test=mem-%s-total value=%.0f unit=bytes/dev\n", state,
+	       (b->total_used - a->total_used) * 1024.0 / n);
+	printf("test=mem-%s-slab value=%.0f unit=bytes/dev\n", state,
+	       (b->slab - a->slab) * 1024.0 / n);
+	printf("test=mem-%s-percpu value=%.0f unit=bytes/dev\n", state,
+	       (b->percpu - a->percpu) * 1024.0 / n);
+}
+
+static void add_dev(int i)
+{
+	if (ioctl(ctl, LOOP_CTL_ADD, i) != i)
+		die("LOOP_CTL_ADD", i);
+}
+
+static void bind_dev(int i)
+{
+	struct loop_config cfg;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/loop%d", i);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die("open /dev/loopN", i);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = backing;
+	if (ioctl(fd, LOOP_CONFIGURE, &cfg))
+		die("LOOP_CONFIGURE", i);
+	close(fd);
+}
+
+static void unbind_dev(int i)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/loop%d", i);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die("open /dev/loopN", i);
+	if (ioctl(fd, LOOP_CLR_FD, 0))
+		die("LOOP_CLR_FD", i);
+	close(fd);
+}
+
+static void remove_dev(int i)
+{
+	int tries;
+
+	/* A release still running elsewhere may keep it busy for a moment. */
+	/* Success is >= 0: some versions return the index. */
+	for (tries = 0; ioctl(ctl, LOOP_CTL_REMOVE, i) < 0; tries++) {
+		if (errno != EBUSY || tries > 1000)
+			die("LOOP_CTL_REMOVE", i);
+		usleep(1000);
+	}
+}
+
+static void getfree(int n, int iters)
+{
+	double *t = calloc(iters, sizeof(*t));
+	int i, r;
+
+	if (!t)
+		die("calloc", iters);
+	for (i = 0; i < iters; i++) {
+		double t0 = now_ns();
+
+		r = ioctl(ctl, LOOP_CTL_GET_FREE);
+		t[i] = now_ns() - t0;
+		if (r < 0)
+			die("LOOP_CTL_GET_FREE", n);
+		if (r != n) {
+			printf("# getfree n=%d returned %d\n", n, r);
+			/* It may have added a device; do not let that pile up. */
+			if (r > n + 1)
+				remove_dev(r);
+		}
+	}
+	printf("test=getfree-n%d value=%.0f unit=ns\n", n, median(t, iters));
+	free(t);
+}
+
+int main(int argc, char **argv)
+{
+	static const int ns[] = { 10, 100, 1000, 5000 };
+	int maxn, iters, i, k, bound = 0, created;
+	double pair_secs, t0, t1, *rates;
+	int nrates = 0, maxrates = 100000;
+	struct mem m0, m1, m2;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]\n", argv[0]);
+		return 2;
+	}
+	maxn = atoi(argv[2]);
+	iters = argc > 3 ? atoi(argv[3]) : 1000;
+	pair_secs = argc > 4 ? atof(argv[4]) : 2.0;
+	if (maxn < 1000)
+		maxn = 1000;
+
+	backing = open(argv[1], O_RDWR);
+	if (backing < 0)
+		die("open backing file", 0);
+	ctl = open("/dev/loop-control", O_RDWR);
+	if (ctl < 0)
+		die("open /dev/loop-control", 0);
+	/* GET_FREE creates loop0 if nothing exists; start from nothing. */
+	i = ioctl(ctl, LOOP_CTL_GET_FREE);
+	if (i != 0) {
+		errno = EEXIST;
+		die("loop devices other than an unbound loop0 exist; GET_FREE", i);
+	}
+	remove_dev(0);
+
+	read_mem(&m0);
+	t0 = now_ns();
+	for (i = 0; i < 1000; i++)
+		add_dev(i);
+	t1 = now_ns();
+	printf("test=create-1000 value=%.1f unit=ms\n", (t1 - t0) / 1e6);
+	created = 1000;
+	read_mem(&m1);
+	print_mem("unbound", &m0, &m1, 1000);
+
+	for (k = 0; k < 4 && ns[k] <= maxn; k++) {
+		int n = ns[k];
+
+		while (created <= n)
+			add_dev(created++);
+		t0 = now_ns();
+		for (i = bound; i < n; i++)
+			bind_dev(i);
+		t1 = now_ns();
+		if (n > bound)
+			printf("# bound %d..%d in %.0f ms (%.0f us/dev)\n", bound,
+			       n - 1, (t1 - t0) / 1e6, (t1 - t0) / 1e3 / (n - bound));
+		if (n == 1000)
+			printf("test=bind-per-dev value=%.0f unit=us\n",
+			       (t1 - t0) / 1e3 / (n - bound));
+		bound = n;
+		if (n == 1000) {
+			/* Device 1000 exists but does not count: created after m1. */
+			read_mem(&m2);
+			/* m2 includes device 1000 (unbound); subtract one unbound. */
+			m2.total_used -= (m1.total_used - m0.total_used) / 1000;
+			m2.slab -= (m1.slab - m0.slab) / 1000;
+			m2.percpu -= (m1.percpu - m0.percpu) / 1000;
+			print_mem("bound", &m0, &m2, 1000);
+		}
+		fflush(stdout);
+		getfree(n, iters);
+		fflush(stdout);
+	}
+
+	t0 = now_ns();
+	for (i = 0; i < bound; i++)
+		unbind_dev(i);
+	t1 = now_ns();
+	printf("# unbound %d devices in %.0f ms\n", bound, (t1 - t0) / 1e6);
+	printf("test=unbind-per-dev value=%.0f unit=us\n", (t1 - t0) / 1e3 / bound);
+	t0 = now_ns();
+	for (i = 0; i < 1000; i++)
+		remove_dev(i);
+	t1 = now_ns();
+	printf("test=remove-1000 value=%.1f unit=ms\n", (t1 - t0) / 1e6);
+	for (i = 1000; i < created; i++)
+		remove_dev(i);
+	fflush(stdout);
+
+	rates = calloc(maxrates, sizeof(*rates));
+	if (!rates)
+		die("calloc", maxrates);
+	t0 = now_ns();
+	while (nrates < maxrates && now_ns() - t0 < pair_secs * 1e9) {
+		double b0 = now_ns();
+		int id = ioctl(ctl, LOOP_CTL_ADD, -1);
+
+		if (id < 0)
+			die("LOOP_CTL_ADD", -1);
+		remove_dev(id);
+		rates[nrates++] = now_ns() - b0;
+	}
+	printf("test=addremove value=%.1f unit=pairs/s\n", 1e9 / median(rates, nrates));
+	printf("# addremove: %d pairs timed one by one\n", nrates);
+	close(ctl);
+	return 0;
+}

@@ -1,0 +1,329 @@
+#!/bin/bash
+# bench/report.sh [LOG] - read the "BENCH module=M round=R test=T value=V
+# unit=U" lines of a bench boot (default build/logs/bench.log), write
+# bench/report.md and bench/*.png, and print the ratios.
+#
+# For every test and module: median over the rounds, min..max, and spread =
+# (max - min) / median.  Ratios are paired by round (ours in round r over
+# stock in round r), then the median and min..max of those per-round ratios
+# are given.  stock2 is the stock module loaded a second time in the same
+# round: stock2/stock is the noise floor.  "noise" in the goals is the largest
+# |stock2/stock - 1| of any round for that test.
+#
+# Exit status: 0 if the report was written (goals met or not), 1 if the log
+# holds no results.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+LOG=${1:-build/logs/bench.log}
+OUT=bench
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+[ -f "$LOG" ] || { echo "report: $LOG not found" >&2; exit 1; }
+
+# Normalise: results may share a console line with kernel messages.
+tr -d '\r' < "$LOG" | grep -ao 'BENCH module=[^ ]* round=[0-9]* test=[^ ]* value=[-0-9.]* unit=[^ ]*' \
+	> "$TMP/results"
+[ -s "$TMP/results" ] || { echo "report: no BENCH results in $LOG" >&2; exit 1; }
+tr -d '\r' < "$LOG" | grep -ao 'BENCH-INFO.*' > "$TMP/info" || true
+tr -d '\r' < "$LOG" | grep -ao 'BENCH-ERROR.*' > "$TMP/errors" || true
+
+awk -v tmp="$TMP" '
+function kv(s,   i) { i = index(s, "="); return substr(s, i + 1) }
+# Median, min, max of the n values in a[1..n] (sorted in place).
+function sortn(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+}
+function med(a, n) { sortn(a, n); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+function higher(u) { return u == "iops" || u == "MiB/s" || u == "pairs/s" }
+function fmt(v) {
+	if (v == "") return "-"
+	if (v >= 100 || v <= -100) return sprintf("%.0f", v)
+	if (v >= 10 || v <= -10) return sprintf("%.1f", v)
+	return sprintf("%.3g", v)
+}
+function abs(x) { return x < 0 ? -x : x }
+# stats(mod, test) -> sets M, LO, HI, N
+function stats(m, t,   r, n, a) {
+	n = 0
+	for (r = 1; r <= maxr; r++) if ((m, t, r) in V) a[++n] = V[m, t, r]
+	N = n; if (!n) { M = LO = HI = ""; return }
+	M = med(a, n); LO = a[1]; HI = a[n]
+}
+# ratios(num, den, test) -> RM, RLO, RHI, RN (per-round ratios)
+function ratios(x, y, t,   r, n, a) {
+	n = 0
+	for (r = 1; r <= maxr; r++)
+		if ((x, t, r) in V && (y, t, r) in V && V[y, t, r] != 0) a[++n] = V[x, t, r] / V[y, t, r]
+	RN = n; if (!n) { RM = RLO = RHI = ""; return }
+	RM = med(a, n); RLO = a[1]; RHI = a[n]
+}
+function noise(t,   r, x, m) {
+	m = 0
+	for (r = 1; r <= maxr; r++)
+		if (("stock2", t, r) in V && ("stock", t, r) in V && V["stock", t, r] != 0) {
+			x = abs(V["stock2", t, r] / V["stock", t, r] - 1); if (x > m) m = x
+		}
+	return m
+}
+function spread(m, lo, hi) { return (m == "" || m == 0) ? "-" : sprintf("%.0f%%", 100 * (hi - lo) / m) }
+function goal(name, measured, target, ok, nz, extra) {
+	ng++
+	G[ng] = sprintf("| %s | %s | %s | %s |", name, measured, target, (ok ? "**met**" : "**not met**") extra)
+	if (ok) gmet++
+	SUM[ng] = sprintf("%-44s %-26s %s", name, measured, ok ? "met" : "NOT MET")
+}
+{
+	m = kv($2); r = kv($3) + 0; t = kv($4); v = kv($5) + 0; u = kv($6)
+	if (!(t in U)) { order[++nt] = t; U[t] = u }
+	V[m, t, r] = v
+	if (r > maxr) maxr = r
+}
+END {
+	md = tmp "/md"; pd = tmp "/plot-data.dat"; pc = tmp "/plot-ctl.dat"; pg = tmp "/plot-getfree.dat"
+	print "| test | unit | stock median (min..max, spread) | ours median (spread) | stock2 median (spread) | **ours/stock** (per-round min..max) | stock2/stock (min..max) |" > md
+	print "|---|---|---|---|---|---|---|" > md
+	for (i = 1; i <= nt; i++) {
+		t = order[i]
+		if (t ~ /-file$/ || t ~ /^getfree-n/) continue
+		stats("stock", t); s = sprintf("%s (%s..%s, %s)", fmt(M), fmt(LO), fmt(HI), spread(M, LO, HI))
+		stats("ours", t); o = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+		stats("stock2", t); c = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+		ratios("ours", "stock", t); ro = RM == "" ? "-" : sprintf("**%.3f** (%.3f..%.3f)", RM, RLO, RHI); om = RM; olo = RLO; ohi = RHI
+		ratios("stock2", "stock", t); rc = RM == "" ? "-" : sprintf("%.3f (%.3f..%.3f)", RM, RLO, RHI)
+		printf "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", t, U[t], higher(U[t]) ? "higher is better" : "lower is better", s, o, c, ro, rc > md
+		# Plots: advantage of ours (and stock2) over stock, >1 = better.
+		if (om != "") {
+			if (higher(U[t])) { a = om; alo = olo; ahi = ohi; b = RM; blo = RLO; bhi = RHI }
+			else { a = 1 / om; alo = 1 / ohi; ahi = 1 / olo; b = (RM == "" ? 1 : 1 / RM); blo = (RHI == "" ? 1 : 1 / RHI); bhi = (RLO == "" ? 1 : 1 / RLO) }
+			line = sprintf("%s %g %g %g %g %g %g", t, a, alo, ahi, b, blo, bhi)
+			if (t ~ /-(buffered|dio)$/) print line > pd; else print line > pc
+		}
+	}
+	close(md)
+
+	# GET_FREE against N.
+	gt = tmp "/md-getfree"
+	print "| N | stock median ns (spread) | ours median ns (spread) | stock2 median ns | ours/stock |" > gt
+	print "|---|---|---|---|---|" > gt
+	ng_n = 0
+	for (i = 1; i <= nt; i++) {
+		t = order[i]; if (t !~ /^getfree-n/) continue
+		n = substr(t, 10) + 0; GN[++ng_n] = n
+		stats("stock", t); s = sprintf("%s (%s)", fmt(M), spread(M, LO, HI)); sm = M
+		stats("ours", t); o = sprintf("%s (%s)", fmt(M), spread(M, LO, HI)); oo = M
+		stats("stock2", t); c = fmt(M); cm = M
+		ratios("ours", "stock", t)
+		printf "| %d | %s | %s | %s | %s |\n", n, s, o, c, RM == "" ? "-" : sprintf("%.4f (%.4f..%.4f)", RM, RLO, RHI) > gt
+		printf "%d %s %s %s\n", n, sm, oo, (cm == "" ? "NaN" : cm) > pg
+	}
+	close(gt)
+
+	# Raw file (upper bound).
+	ft = tmp "/md-file"
+	print "| test | raw file median (spread) | stock buffered / raw | ours buffered / raw | stock dio / raw | ours dio / raw |" > ft
+	print "|---|---|---|---|---|---|" > ft
+	for (i = 1; i <= nt; i++) {
+		t = order[i]; if (t !~ /-file$/) continue
+		b = substr(t, 1, length(t) - 5)
+		stats("raw", t); rm = M; rs = sprintf("%s %s (%s)", fmt(M), U[t], spread(M, LO, HI))
+		line = "| " b " | " rs
+		split("stock-buffered ours-buffered stock-dio ours-dio", L, " ")
+		for (k = 1; k <= 4; k++) {
+			split(L[k], p, "-"); stats(p[1], b "-" p[2])
+			line = line " | " ((M == "" || rm == "" || rm == 0) ? "-" : sprintf("%.3f", M / rm))
+			RAW[p[1], p[2], b] = (M == "" || rm == 0) ? "" : M / rm
+		}
+		print line " |" > ft
+	}
+	close(ft)
+
+	# Goals.
+	ng = 0; gmet = 0
+	for (i = 1; i <= nt; i++) {
+		t = order[i]; if (t !~ /-(buffered|dio)$/) continue
+		ratios("ours", "stock", t); if (RM == "") continue
+		nz = noise(t)
+		target = (t ~ /^rand(read|write)-qd32-/) ? 1.3 : 1.0
+		ok = RM >= target
+		extra = (abs(RM - 1) <= nz) ? " (within noise)" : ""
+		goal("data " t " ours/stock", sprintf("%.3f (%.3f..%.3f, noise %.0f%%)", RM, RLO, RHI, 100 * nz), ">= " target, ok, nz, extra)
+	}
+	for (k = 1; k <= 2; k++) {
+		mode = k == 1 ? "buffered" : "dio"
+		x = RAW["ours", mode, "seqread"]
+		if (x != "") goal("seqread-" mode " ours / raw file", sprintf("%.3f", x), ">= 0.8", x >= 0.8, 0, "")
+	}
+	if (ng_n >= 2) {
+		nmax = GN[ng_n]
+		for (k = 1; k <= 2; k++) {
+			m = k == 1 ? "ours" : "stock"
+			n = 0; delete ga
+			for (r = 1; r <= maxr; r++)
+				if ((m, "getfree-n" nmax, r) in V && (m, "getfree-n10", r) in V)
+					ga[++n] = V[m, "getfree-n" nmax, r] / V[m, "getfree-n10", r]
+			if (n) {
+				x = med(ga, n)
+				if (m == "ours") goal("GET_FREE ours: N=" nmax " / N=10", sprintf("%.2f (%.2f..%.2f)", x, ga[1], ga[n]), "<= 1.5", x <= 1.5, 0, "")
+				else INFO_STOCK_GF = sprintf("%.1f (%.1f..%.1f)", x, ga[1], ga[n])
+			}
+		}
+	}
+	split("addremove mem-unbound-total mem-bound-total mem-unbound-slab mem-bound-slab", L, " ")
+	for (k = 1; k <= 5; k++) {
+		t = L[k]; ratios("ours", "stock", t); if (RM == "") continue
+		nz = noise(t)
+		extra = (abs(RM - 1) <= nz) ? " (within noise)" : ""
+		if (t == "addremove") goal("ADD+REMOVE pairs/s ours/stock", sprintf("%.3f (%.3f..%.3f, noise %.0f%%)", RM, RLO, RHI, 100 * nz), ">= 1.0", RM >= 1, nz, extra)
+		else goal(t " per device ours/stock", sprintf("%.3f (%.3f..%.3f, noise %.0f%%)", RM, RLO, RHI, 100 * nz), "<= 1.0", RM <= 1, nz, extra)
+	}
+	gf = tmp "/md-goals"
+	print "| goal | measured: median of per-round ratios (min..max) | target | result |" > gf
+	print "|---|---|---|---|" > gf
+	for (k = 1; k <= ng; k++) print G[k] > gf
+	close(gf)
+	sf = tmp "/summary"
+	for (k = 1; k <= ng; k++) print SUM[k] > sf
+	printf "%d of %d goals met\n", gmet, ng > sf
+	if (INFO_STOCK_GF != "") printf "(stock GET_FREE N=%s / N=10: %s)\n", nmax, INFO_STOCK_GF > sf
+	close(sf)
+	printf "%d\n", maxr > (tmp "/rounds")
+}' "$TMP/results"
+
+rounds=$(cat "$TMP/rounds")
+params=$(grep -m1 -o 'rounds=.*' "$TMP/info" || true)
+host_load=$(grep -c 'qemu-system' /dev/null 2>/dev/null || true)
+
+# Plots.
+plots=()
+if command -v gnuplot > /dev/null; then
+	common='set terminal pngcairo size 1100,520 font "sans,9"
+set style data histograms
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.6 border -1
+set boxwidth 0.9
+set grid ytics
+set xtics rotate by -40 scale 0
+set key top right
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "red"'
+	for kind in data ctl; do
+		f=$TMP/plot-$kind.dat
+		[ -s "$f" ] || continue
+		png=$OUT/ratios-$kind.png
+		title="data path"; [ $kind = ctl ] && title="control path and memory"
+		gnuplot <<-GP 2> "$TMP/gnuplot.err" && plots+=("$png") || cat "$TMP/gnuplot.err" >&2
+		$common
+		set output "$png"
+		set title "$title: advantage over stock (>1 = better than stock; median of $rounds rounds, bars min..max)"
+		set ylabel "ratio (higher is better)"
+		set yrange [0:*]
+		plot "$f" using 2:3:4:xtic(1) title "ours vs stock", "" using 5:6:7 title "stock2 vs stock (control)"
+		GP
+	done
+	f=$TMP/plot-getfree.dat
+	if [ -s "$f" ]; then
+		png=$OUT/getfree.png
+		gnuplot <<-GP 2> "$TMP/gnuplot.err" && plots+=("$png") || cat "$TMP/gnuplot.err" >&2
+		set terminal pngcairo size 800,500 font "sans,10"
+		set output "$png"
+		set title "LOOP_CTL_GET_FREE latency, devices 0..N-1 bound, N free (median)"
+		set logscale xy
+		set xlabel "N"
+		set ylabel "ns per call"
+		set grid
+		set key top left
+		plot "$f" using 1:2 with linespoints lw 2 title "stock", "" using 1:3 with linespoints lw 2 title "ours", "" using 1:4 with linespoints dt 2 title "stock2 (control)"
+		GP
+	fi
+fi
+
+# The report.
+{
+	echo "# loop.ko benchmark: ours vs Debian's stock 6.12 loop.ko"
+	echo
+	echo "Generated by \`make bench\` (bench/run.sh, bench/guest-bench.sh, bench/ctlbench.c,"
+	echo "bench/report.sh) from \`$LOG\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo "One QEMU boot (TCG, no KVM, 2 vCPUs on a 2-core host), $rounds rounds. In every round"
+	echo "the stock module, ours and the stock module again (\"stock2\", the control pair that"
+	echo "shows the noise floor) are each loaded with \`insmod ... max_loop=0\`, measured and"
+	echo "unloaded; odd rounds go stock, ours, stock2, even rounds stock2, ours, stock."
+	echo "Guest parameters: \`$params\`."
+	echo
+	echo "Ratios are paired per round (ours in round r / stock in round r); the tables give"
+	echo "the median of those per-round ratios and their min..max. Spread = (max - min) / median"
+	echo "over the rounds. Under TCG absolute numbers mean little; only the ratios do, and"
+	echo "only where they clear the stock2/stock noise."
+	echo
+	echo "## Goals"
+	echo
+	cat "$TMP/md-goals"
+	echo
+	echo "\"within noise\": |ours/stock - 1| is no larger than the largest |stock2/stock - 1| of"
+	echo "any round for that row."
+	echo
+	echo "## Data path"
+	echo
+	echo "fio $(grep -m1 -o 'fio-[0-9.]*' "$LOG" 2>/dev/null || echo) \`--ioengine=io_uring --direct=1 --time_based\` on \`/dev/loopN\` bound (losetup) to a"
+	echo "zero-filled file on tmpfs; \`-buffered\`: plain loop device, \`-dio\`:"
+	echo "\`losetup --direct-io=on\` (LO_FLAGS_DIRECT_IO; the guest checks \`/sys/block/loopN/loop/dio\`)."
+	echo "Sequential: 1 MiB blocks, queue depth 8, MiB/s. Random: 4 KiB, queue depth 1 or 32, IOPS."
+	echo
+	echo "![data path ratios](ratios-data.png)"
+	echo
+	echo "## All rows"
+	echo
+	cat "$TMP/md"
+	echo
+	echo "## Upper bound: the same fio jobs on the raw backing file"
+	echo
+	cat "$TMP/md-file"
+	echo
+	echo "## Control path"
+	echo
+	echo "bench/ctlbench (static C, clock_gettime around each ioctl). Starting from no loop"
+	echo "device: LOOP_CTL_ADD 0..999 (create-1000), bind devices 0..N-1 with LOOP_CONFIGURE to"
+	echo "a 1 MiB tmpfs file so that device N is the lowest free one, then time"
+	echo "LOOP_CTL_GET_FREE (median of many calls); LOOP_CLR_FD all, LOOP_CTL_REMOVE 0..999"
+	echo "(remove-1000); then LOOP_CTL_ADD(-1)+LOOP_CTL_REMOVE pairs, each timed,"
+	echo "pairs/s = 1 / median pair time."
+	echo
+	echo "![GET_FREE](getfree.png)"
+	echo
+	cat "$TMP/md-getfree"
+	echo
+	echo "![control path and memory ratios](ratios-ctl.png)"
+	echo
+	echo "## Memory"
+	echo
+	echo "/proc/meminfo after \`sync; echo 3 > drop_caches\`, before and after creating 1000"
+	echo "devices (mem-unbound-*) and after binding them all (mem-bound-*, relative to the"
+	echo "same baseline, so it is the whole cost of a bound device). total = MemTotal - MemFree;"
+	echo "slab = Slab; percpu = Percpu. Rows are in the table above."
+	echo
+	echo "## Run log"
+	echo
+	echo '```'
+	grep -E 'rounds=|round [0-9]+ order|data done|ctl done|bound|addremove|done rc|mode=' "$TMP/info" | head -n 200
+	if [ -s "$TMP/errors" ]; then cat "$TMP/errors"; fi
+	echo '```'
+} > "$OUT/report.md"
+
+echo
+echo "bench: ratios (ours/stock, median of per-round ratios; stock2/stock is the noise floor)"
+awk '/^\| [a-z]/ && !/^\| test/ {
+	n = split($0, f, "|")
+	t = f[2]; gsub(/ /, "", t); u = f[3]; sub(/^ */, "", u); sub(/ *$/, "", u)
+	o = f[7]; c = f[8]; gsub(/\*/, "", o)
+	printf "  %-26s %-34s ours/stock %-24s stock2/stock %s\n", t, u, o, c
+}' "$TMP/md"
+echo
+echo "bench: GET_FREE"
+sed -n '3,$p' "$TMP/md-getfree" | sed 's/^/  /'
+echo
+echo "bench: goals"
+sed 's/^/  /' "$TMP/summary"
+[ -s "$TMP/errors" ] && { echo "bench: errors in the guest:"; sed 's/^/  /' "$TMP/errors"; }
+echo
+echo "bench: wrote $OUT/report.md ${plots[*]:-}"
+exit 0

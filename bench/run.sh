@@ -1,0 +1,38 @@
+#!/bin/bash
+# bench/run.sh - `make bench`: build the module, the control-path helper and
+# the initramfs, boot the guest once in looptest.mode=bench (it runs
+# bench/guest-bench.sh: stock, ours and stock again in the same boot, several
+# rounds, alternating order), then bench/report.sh turns
+# build/logs/bench.log into bench/report.md and bench/*.png and prints the
+# ratios.
+#
+# Environment:
+#   BENCH_ARGS="bench.rounds=3 ..."  guest options (see bench/guest-bench.sh)
+#   MEM=3072 SMP=2 QEMU_TIMEOUT=1500 as for vm/run-qemu.sh
+#   LOOP_KO=ours                      what the "ours" slot loads
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+export LOOP_KO=${LOOP_KO:-ours}
+export MEM=${MEM:-3072} QEMU_TIMEOUT=${QEMU_TIMEOUT:-1500}
+export APPEND="${APPEND:-} ${BENCH_ARGS:-bench.rounds=3}"
+
+die() { echo "bench: FAIL: $*" >&2; exit 1; }
+
+make --no-print-directory -s deps || die "'make deps' failed"
+# The helper goes into bench/ because the initramfs takes bench/ as it is.
+if [ ! -x bench/ctlbench ] || [ bench/ctlbench.c -nt bench/ctlbench ]; then
+	echo "bench: gcc -static -O2 bench/ctlbench.c"
+	nice gcc -static -O2 -Wall -Wextra -o bench/ctlbench bench/ctlbench.c ||
+		die "cannot build bench/ctlbench"
+fi
+nice make --no-print-directory build-all || die "build failed"
+
+echo "bench: booting (MEM=$MEM, QEMU_TIMEOUT=$QEMU_TIMEOUT, APPEND=$APPEND)"
+CONSOLE=${CONSOLE:-full} vm/run-qemu.sh bench bench
+qrc=$?
+[ -s build/logs/bench.log ] || die "no build/logs/bench.log"
+bench/report.sh build/logs/bench.log
+prc=$?
+[ "$qrc" = 0 ] || die "guest run failed (run-qemu exit $qrc); see build/logs/bench.log"
+exit $prc
