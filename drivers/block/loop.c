@@ -101,7 +101,7 @@ struct loop_device {
 	gfp_t			lo_old_gfp_mask; /* of the backing mapping */
 	bool			lo_use_dio;	/* lo_mutex, queue frozen */
 	bool			lo_sysfs_added;	/* lo_mutex */
-	struct workqueue_struct	*lo_wq;		/* lo_mutex, while bound */
+	struct workqueue_struct	*lo_wq;		/* first bind to removal */
 	spinlock_t		lo_lock;	/* see the top of the file */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
@@ -817,17 +817,21 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	if (lo_part_shift)
 		flags |= LO_FLAGS_PARTSCAN;
 
-	err = -ENOMEM;
-	lo->lo_wq = alloc_workqueue("loop%d", WQ_UNBOUND | WQ_FREEZABLE, 0,
-				    lo->lo_number);
-	if (!lo->lo_wq)
-		goto out_unlock;
+	/* Kept until removal: destroying it costs every unbind a flush. */
+	if (!lo->lo_wq) {
+		err = -ENOMEM;
+		lo->lo_wq = alloc_workqueue("loop%d",
+					    WQ_UNBOUND | WQ_FREEZABLE, 0,
+					    lo->lo_number);
+		if (!lo->lo_wq)
+			goto out_unlock;
+	}
 
 	lim = queue_limits_start_update(lo_queue(lo));
 	lo_fill_limits(file, flags, config->block_size, &lim);
 	err = queue_limits_commit_update(lo_queue(lo), &lim);
 	if (err)
-		goto out_destroy_wq;
+		goto out_unlock;
 
 	dev_set_uevent_suppress(disk_to_dev(disk), 1);
 	disk_force_media_change(disk);
@@ -863,9 +867,6 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 		bd_abort_claiming(bdev, lo);
 	return 0;
 
-out_destroy_wq:
-	destroy_workqueue(lo->lo_wq);
-	lo->lo_wq = NULL;
 out_unlock:
 	mutex_unlock(&lo->lo_mutex);
 out_unlock_chain:
@@ -901,9 +902,6 @@ static struct file *lo_unbind(struct loop_device *lo)
 	lim.io_min = SECTOR_SIZE;
 	queue_limits_commit_update(lo_queue(lo), &lim);
 	blk_mq_unfreeze_queue(lo_queue(lo));
-
-	destroy_workqueue(lo->lo_wq);
-	lo->lo_wq = NULL;
 
 	invalidate_disk(disk);
 	if (lo->lo_sysfs_added)
@@ -1686,6 +1684,8 @@ static void lo_remove(struct loop_device *lo)
 
 	del_gendisk(lo->lo_disk);
 	blk_mq_free_tag_set(&lo->lo_tag_set);
+	if (lo->lo_wq)
+		destroy_workqueue(lo->lo_wq);
 	mutex_lock(&loop_index_mutex);
 	idr_remove(&loop_index_idr, nr);
 	mutex_unlock(&loop_index_mutex);
