@@ -196,6 +196,19 @@ TEST_F(ctl, add_minus_one_lowest_unused)
 		TH_LOG("a second ADD -1 must take %d", third);
 }
 
+/*
+ * -1 as a 32-bit int: what a compat task sends, and what an int -1 passed
+ * through ioctl()'s varargs becomes on x86-64.  It asks for any number too.
+ */
+TEST_F(ctl, add_minus_one_32bit)
+{
+	int hole = ctl_unused_from(0);
+
+	EXPECT_EQ(hole, loop_ctl_add(self->ctl, 0xffffffffUL))
+		TH_LOG("ADD 0xffffffff must act as ADD -1 and take %d", hole);
+	EXPECT_TRUE(loop_exists(hole));
+}
+
 /* The last device number the minor space allows can be added. */
 TEST_F(ctl, add_last_minor)
 {
