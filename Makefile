@@ -7,6 +7,8 @@
 #   make run         boot and run the end-to-end demo (vm/guest-demo.sh)
 #   make check       all of the above, boot, run the selftests, count the results
 #   make shell       boot into an interactive busybox shell, module loaded
+#   make bench       stock vs ours benchmark, bench/report.md (about 15 min)
+#   make patch       in-tree patch series in build/series/out, checked
 #   make clean       remove build outputs (keeps the extracted kernel source)
 #
 # Variables:
@@ -89,6 +91,12 @@ check:
 .PHONY: bench
 bench:
 	@bench/run.sh
+
+# The in-tree patch series against pristine linux-source-6.12, checked
+# with checkpatch --strict and git am; output in build/series/out.
+.PHONY: patch
+patch: $(B)/kver
+	@nice patches/mkseries.sh
 
 clean:
 	rm -rf $(MOD_DIR) $(B)/module-under-test $(B)/selftests $(B)/initramfs* \
