@@ -1845,10 +1845,15 @@ static struct loop_device *lo_take_free(bool *created)
 	return err < 0 ? ERR_PTR(err) : lo;
 }
 
-/* Undo lo_take_free(): a device we added goes away again. */
+/*
+ * Undo lo_take_free(): a device we added goes away again, unless someone
+ * opened it meanwhile, in which case lo_delete_hidden() publishes it.
+ */
 static void lo_give_back(struct loop_device *lo, bool created)
 {
-	if (!created || lo_delete_hidden(lo))
+	if (created)
+		lo_delete_hidden(lo);
+	else
 		lo_publish(lo);
 }
 
