@@ -9,6 +9,8 @@
 #   make shell       boot into an interactive busybox shell, module loaded
 #   make bench       stock vs ours benchmark, bench/report.md (about 15 min)
 #   make patch       in-tree patch series in build/series/out, checked
+#   make dkms        DKMS source tree in build/dkms/loop-<version>
+#   make dkms-check  dkms add/install/remove it for build/kver (root)
 #   make clean       remove build outputs (keeps the extracted kernel source)
 #
 # Variables:
@@ -57,7 +59,7 @@ module: $(B)/kver
 	@test -f $(MODULE_SRC)/drivers/block/loop.c || \
 		{ echo "module: $(MODULE_SRC)/drivers/block/loop.c not found" >&2; exit 1; }
 	@mkdir -p $(MOD_DIR)/drivers/block
-	@rsync -rc Kbuild $(MOD_DIR)/Kbuild
+	@rsync -c Kbuild dkms.conf loop_version.c $(MOD_DIR)/
 	@rsync -rc --include='*.c' --include='*.h' --exclude='*' \
 		$(MODULE_SRC)/drivers/block/ $(MOD_DIR)/drivers/block/
 	@if [ -d $(MODULE_SRC)/include ]; then \
@@ -97,6 +99,22 @@ bench:
 .PHONY: patch
 patch: $(B)/kver
 	@nice patches/mkseries.sh
+
+# The DKMS source tree: what `dkms add .` needs and nothing else.
+DKMS_VERSION = $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+DKMS_STAGE = $(B)/dkms/loop-$(DKMS_VERSION)
+.PHONY: dkms dkms-check
+dkms:
+	@rm -rf $(DKMS_STAGE)
+	@mkdir -p $(DKMS_STAGE)/drivers/block
+	@cp dkms.conf Kbuild loop_version.c $(DKMS_STAGE)/
+	@cp drivers/block/loop.c $(DKMS_STAGE)/drivers/block/
+	@if [ -d include ]; then cp -r include $(DKMS_STAGE)/; fi
+	@echo "dkms: $(DKMS_STAGE); as root: cd $(DKMS_STAGE) && dkms add . && dkms install loop/$(DKMS_VERSION)"
+
+# Install with dkms for build/kver, check, uninstall (root).
+dkms-check: dkms $(B)/kver
+	@vm/dkms-check.sh
 
 clean:
 	rm -rf $(MOD_DIR) $(B)/module-under-test $(B)/selftests $(B)/initramfs* \
