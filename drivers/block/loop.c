@@ -53,6 +53,7 @@
 #include <linux/kthread.h>
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/miscdevice.h>
@@ -180,11 +181,15 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
 /*
  * The I/O path.
  *
- * queue_rq() first tries a read or write with IOCB_NOWAIT in the submitter's
- * context when the backing file supports it; anything that would block, and
- * every flush, discard and write-zeroes, goes to the device's workqueue as a
- * work item of its own.  Direct I/O completes asynchronously through
- * lo_rw_complete().  A partial transfer continues where it stopped.
+ * queue_rq() (the queue is BLK_MQ_F_BLOCKING, so it may sleep) moves a read
+ * or write in the submitter's context when that costs no more than a copy:
+ * with IOCB_NOWAIT when the backing file supports it, falling back to the
+ * worker on -EAGAIN; outright when the file lives in memory (tmpfs), whose
+ * reads and writes are copies to and from the page cache that only block
+ * to allocate memory.  Everything else, and every flush, discard and
+ * write-zeroes, goes to the device's workqueue as a work item of its own.
+ * Direct I/O completes asynchronously through lo_rw_complete().  A partial
+ * transfer continues where it stopped.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
@@ -493,26 +498,41 @@ static bool lo_rq_in_current_blkcg(struct request *rq)
 #endif
 }
 
-/* Can this request be tried in queue_rq() without blocking? */
-static bool lo_may_try_nowait(struct loop_device *lo, struct request *rq)
+/* Where queue_rq() moves a request's data. */
+enum lo_submit {
+	LO_SUBMIT_WORKER,	/* in the worker */
+	LO_SUBMIT_NOWAIT,	/* here with IOCB_NOWAIT, else in the worker */
+	LO_SUBMIT_HERE,		/* here, blocking if need be */
+};
+
+static enum lo_submit lo_submit_mode(struct loop_device *lo,
+				     struct request *rq)
 {
-	fmode_t fmode = lo->lo_backing_file->f_mode;
-	fop_flags_t fop = lo->lo_backing_file->f_op->fop_flags;
+	struct file *file = lo->lo_backing_file;
+	fmode_t fmode = file->f_mode;
+	bool nowait;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
-		if (!(fmode & FMODE_NOWAIT))
-			return false;
+		nowait = !!(fmode & FMODE_NOWAIT);
 		break;
 	case REQ_OP_WRITE:
-		if (lo->lo_use_dio ? !(fmode & FMODE_NOWAIT) :
-				     !(fop & FOP_BUFFER_WASYNC))
-			return false;
+		if (lo->lo_use_dio)
+			nowait = !!(fmode & FMODE_NOWAIT);
+		else
+			nowait = !!(file->f_op->fop_flags & FOP_BUFFER_WASYNC);
 		break;
 	default:
-		return false;
+		return LO_SUBMIT_WORKER;
 	}
-	return lo_rq_in_current_blkcg(rq);
+	/* The worker charges the request's cgroups, not the submitter's. */
+	if (!lo_rq_in_current_blkcg(rq))
+		return LO_SUBMIT_WORKER;
+	if (nowait)
+		return LO_SUBMIT_NOWAIT;
+	if (shmem_mapping(file->f_mapping))
+		return LO_SUBMIT_HERE;
+	return LO_SUBMIT_WORKER;
 }
 
 static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -521,6 +541,7 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct loop_device *lo = rq->q->queuedata;
+	enum lo_submit mode;
 	unsigned int noio;
 	bool handled;
 
@@ -538,8 +559,9 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->blkcg_css = NULL;
 	cmd->memcg_css = NULL;
 
-	cmd->nowait = lo_may_try_nowait(lo, rq);
-	if (cmd->nowait) {
+	mode = lo_submit_mode(lo, rq);
+	if (mode != LO_SUBMIT_WORKER) {
+		cmd->nowait = mode == LO_SUBMIT_NOWAIT;
 		noio = memalloc_noio_save();
 		handled = lo_rw(lo, cmd);
 		memalloc_noio_restore(noio);
