@@ -62,7 +62,9 @@ modprobe -q ext4
 modprobe -q virtio_blk
 
 echo "looptest: kernel $KVER, mode $MODE, loop module $(modinfo -F filename loop 2>/dev/null)"
-if [ "$LOAD" = 1 ]; then
+if [ -d /sys/module/loop ] && [ ! -e /sys/module/loop/initstate ]; then
+	echo "looptest: loop is built into this kernel"
+elif [ "$LOAD" = 1 ]; then
 	modprobe loop || echo "looptest: 'modprobe loop' failed"
 fi
 

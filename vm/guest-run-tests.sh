@@ -16,6 +16,12 @@
 # it ends (it runs in its own PID namespace).  Exit status: 0 if every program
 # exited 0 or 4 (kselftest's skip) and left the module unloadable, else 1.
 #
+# With the driver built in (no /sys/module/loop/initstate) nothing is loaded
+# or unloaded: after each program every loop device is detached and every
+# device that was not there at boot is removed, so the next program starts
+# from the boot state; stuck=1 then means a device could not be detached or
+# removed.
+#
 # Environment (set by /init from the kernel command line):
 #   LOOPTEST_TESTS="a b"   run only these programs
 #   LOOPTEST_TIMEOUT=N     per-program timeout
@@ -78,6 +84,46 @@ unload_loop() {
 	return 1
 }
 
+# Built in: the state at boot is the state every program starts from.
+BUILTIN=0
+if [ -d /sys/module/loop ] && [ ! -e /sys/module/loop/initstate ]; then
+	BUILTIN=1
+	BOOT_DEVS=$(ls /sys/devices/virtual/block 2>/dev/null | grep '^loop[0-9]*$' | tr '\n' ' ')
+	echo "looptest: loop is built in; devices at boot: ${BOOT_DEVS:-none}"
+fi
+
+# Built in: detach every device and remove those not there at boot; the
+# devices that resisted are listed in $left.
+reset_pass() {
+	$R/losetup -D
+	left=""
+	for d in /sys/devices/virtual/block/loop*; do
+		[ -e "$d" ] || continue
+		name=${d##*/}
+		if [ -e "$d/loop/backing_file" ]; then
+			left="$left $name(bound)"
+			continue
+		fi
+		case " $BOOT_DEVS " in *" $name "*) continue ;; esac
+		"$DIR/loopctl" remove "${name#loop}" > /dev/null 2>&1 ||
+			left="$left $name(not removed)"
+	done
+}
+
+# Built in: unmount, then reset; a lazy unmount may let go a moment later.
+reset_builtin() {
+	grep '^/dev/loop' /proc/mounts | while read -r _dev mnt _rest; do
+		$R/umount -l "$mnt"
+	done
+	reset_pass
+	[ -z "$left" ] && return 0
+	sleep 1
+	reset_pass
+	[ -z "$left" ] && return 0
+	note "$1" "left behind by the test:$left"
+	return 1
+}
+
 overall=0
 n=0
 for p in $progs; do
@@ -88,8 +134,8 @@ for p in $progs; do
 	to=0
 	stuck=0
 	start=$(date +%s)
-	modprobe -r loop 2>/dev/null
-	if ! modprobe loop > "$WORK/modprobe" 2>&1; then
+	[ "$BUILTIN" = 1 ] || modprobe -r loop 2>/dev/null
+	if [ "$BUILTIN" = 0 ] && ! modprobe loop > "$WORK/modprobe" 2>&1; then
 		note "$p" "'modprobe loop' failed before the test: $(cat "$WORK/modprobe")"
 		rc=255
 	elif [ ! -x "$DIR/$p" ]; then
@@ -114,7 +160,11 @@ for p in $progs; do
 		to=1
 		note "$p" "timed out after $TIMEOUT s"
 	fi
-	unload_loop "$p" || stuck=1
+	if [ "$BUILTIN" = 1 ]; then
+		reset_builtin "$p" || stuck=1
+	else
+		unload_loop "$p" || stuck=1
+	fi
 	end="LOOPTEST-PROG-END: name=$p rc=$rc timeout=$to stuck=$stuck secs=$secs"
 	echo "$end"
 	echo "$p $end" >> "$WORK/index"

@@ -18,7 +18,8 @@
 #   /bench/                    the repo's bench/ directory, if there is one
 #
 # LOOP_KO=ours (default: build/module/loop.ko), stock (Debian's loop.ko.xz),
-# or a path to any loop.ko / loop.ko.xz.
+# a path to any loop.ko / loop.ko.xz, or builtin (a kernel with the driver
+# built in, vm/check-intree.sh: no module under test).
 #
 # Skips the work when nothing that goes in has changed (fingerprint in
 # build/initramfs.fp).
@@ -62,20 +63,25 @@ case "$LOOP_KO" in
 ours) KO_SRC=$B/module/loop.ko
       [ -f "$KO_SRC" ] || die "$KO_SRC missing; run 'make module'" ;;
 stock) KO_SRC=$B/stock/loop.ko ;;
+builtin) KO_SRC= ;;
 *) KO_SRC=$LOOP_KO
    [ -f "$KO_SRC" ] || die "LOOP_KO=$LOOP_KO: no such file" ;;
 esac
 mkdir -p "$B/module-under-test"
 KO=$B/module-under-test/loop.ko
-unpack_ko "$KO_SRC" "$KO.tmp"
-mv "$KO.tmp" "$KO"
-name=$(modinfo -F name "$KO" 2>/dev/null || true)
-[ "$name" = loop ] || die "$KO_SRC: module name is '$name', not 'loop'"
-vermagic=$(modinfo -F vermagic "$KO")
-case "$vermagic" in
-"$KVER "*) ;;
-*) die "$KO_SRC was built for '${vermagic%% *}', the guest runs $KVER" ;;
-esac
+if [ -n "$KO_SRC" ]; then
+	unpack_ko "$KO_SRC" "$KO.tmp"
+	mv "$KO.tmp" "$KO"
+	name=$(modinfo -F name "$KO" 2>/dev/null || true)
+	[ "$name" = loop ] || die "$KO_SRC: module name is '$name', not 'loop'"
+	vermagic=$(modinfo -F vermagic "$KO")
+	case "$vermagic" in
+	"$KVER "*) ;;
+	*) die "$KO_SRC was built for '${vermagic%% *}', the guest runs $KVER" ;;
+	esac
+else
+	rm -f "$KO"
+fi
 
 [ -f "$SELFTESTS/tests.list" ] || die "$SELFTESTS/tests.list missing; run 'make selftests'"
 
@@ -101,7 +107,9 @@ fingerprint() {
 	done
 	echo "stock modules $STOCK_FILES"
 	(cd "$MODROOT" && sha256sum $STOCK_FILES)
-	sha256sum "$KO" "$B/stock/loop.ko" "$0" vm/guest-*.sh /etc/mke2fs.conf
+	echo "module under test: $LOOP_KO"
+	[ -z "$KO_SRC" ] || sha256sum "$KO"
+	sha256sum "$B/stock/loop.ko" "$0" vm/guest-*.sh /etc/mke2fs.conf
 	(cd "$SELFTESTS" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 	if [ -d bench ]; then
 		find bench -type f | LC_ALL=C sort | xargs -r sha256sum
@@ -157,8 +165,10 @@ ln -s /proc/self/mounts etc/mtab
 # 5. Kernel modules.
 KM=lib/modules/$KVER
 mkdir -p "$KM/kernel/drivers/block"
-cp "$KO" "$KM/kernel/drivers/block/loop.ko"
-cp "$KO" lib/loop-under-test.ko
+if [ -n "$KO_SRC" ]; then
+	cp "$KO" "$KM/kernel/drivers/block/loop.ko"
+	cp "$KO" lib/loop-under-test.ko
+fi
 cp "$B/stock/loop.ko" lib/loop-stock.ko
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$MODROOT/$f" ] && cp "$MODROOT/$f" "$KM/"

@@ -9,6 +9,8 @@
 #   MEM=2048 SMP=2     guest memory (MiB) and CPUs
 #   DISK=file.img      attach a raw image as a virtio disk (/dev/vda)
 #   APPEND="..."       extra kernel command line
+#   KERNEL=bzImage     another kernel (default /boot/vmlinuz-$KVER); the
+#                      in-tree debug kernel of vm/check-intree.sh
 #   TESTS="a b"        selftest programs to run (default: all)
 #   TEST_TIMEOUT=N     per-program timeout in the guest
 #   CONSOLE=full|all|progress|quiet   what to show here while it runs:
@@ -26,7 +28,7 @@ B=$PWD/build
 NAME=${1:?usage: run-qemu.sh NAME MODE}
 MODE=${2:?usage: run-qemu.sh NAME MODE}
 KVER=$(cat "$B/kver" 2>/dev/null) || { echo "run-qemu: build/kver missing; run 'make deps'" >&2; exit 2; }
-KERNEL=/boot/vmlinuz-$KVER
+KERNEL=${KERNEL:-/boot/vmlinuz-$KVER}
 INITRD=$B/initramfs.cpio.gz
 LOG=$B/logs/$NAME.log
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-900}
