@@ -9,6 +9,8 @@
 #   make shell       boot into an interactive busybox shell, module loaded
 #   make bench       stock vs ours benchmark, bench/report.md (about 15 min)
 #   make patch       in-tree patch series in build/series/out, checked
+#   make check-intree  series on pristine 6.12, debug kernel (KASAN, lockdep,
+#                    kmemleak) with the driver built in, selftests, 10 min race
 #   make dkms        DKMS source tree in build/dkms/loop-<version>
 #   make dkms-check  dkms add/install/remove it for build/kver (root)
 #   make clean       remove build outputs (keeps the extracted kernel source)
@@ -103,7 +105,7 @@ patch: $(B)/kver
 # The DKMS source tree: what `dkms add .` needs and nothing else.
 DKMS_VERSION = $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 DKMS_STAGE = $(B)/dkms/loop-$(DKMS_VERSION)
-.PHONY: dkms dkms-check
+.PHONY: dkms dkms-check check-intree
 dkms:
 	@rm -rf $(DKMS_STAGE)
 	@mkdir -p $(DKMS_STAGE)/drivers/block
@@ -115,6 +117,11 @@ dkms:
 # Install with dkms for build/kver, check, uninstall (root).
 dkms-check: dkms $(B)/kver
 	@vm/dkms-check.sh
+
+# Series applied to pristine 6.12, debug kernel with the driver built in,
+# two boots; about 25 minutes warm (see README).
+check-intree:
+	@vm/check-intree.sh
 
 clean:
 	rm -rf $(MOD_DIR) $(B)/module-under-test $(B)/selftests $(B)/initramfs* \
