@@ -17,7 +17,8 @@
  * lo->lo_mutex      guards the configuration of one device: lo_state,
  *                   lo_flags, lo_offset, lo_sizelimit, lo_file_name,
  *                   lo_backing_file, lo_use_dio and lo_wq.  Fields the I/O
- *                   path reads are only changed with the queue frozen.
+ *                   path reads are only changed with the queue frozen, or
+ *                   at the last close, when no I/O can be in flight.
  * lo->lo_lock       (spinlock) lets sysfs readers take a reference on
  *                   lo_backing_file without sleeping on lo_mutex, which is
  *                   held while the sysfs group is removed.
@@ -911,11 +912,21 @@ static struct file *lo_unbind(struct loop_device *lo)
 	struct gendisk *disk = lo->lo_disk;
 	struct queue_limits lim;
 	struct file *file;
+	bool freeze;
 	int err;
 
 	lockdep_assert_held(&disk->open_mutex);
 
-	blk_mq_freeze_queue(lo_queue(lo));
+	/*
+	 * This is the last close: the block layer has written back and
+	 * dropped the device's page cache, everybody who could submit I/O
+	 * held an open, and open_mutex keeps new openers out.  So no request
+	 * is in flight and freezing the queue, which costs an RCU grace
+	 * period, is only done should one be there after all.
+	 */
+	freeze = blk_mq_queue_inflight(lo_queue(lo));
+	if (freeze)
+		blk_mq_freeze_queue(lo_queue(lo));
 	file = lo_detach_file(lo);
 	lo->lo_use_dio = false;
 	lim = queue_limits_start_update(lo_queue(lo));
@@ -923,7 +934,8 @@ static struct file *lo_unbind(struct loop_device *lo)
 	lim.physical_block_size = SECTOR_SIZE;
 	lim.io_min = SECTOR_SIZE;
 	queue_limits_commit_update(lo_queue(lo), &lim);
-	blk_mq_unfreeze_queue(lo_queue(lo));
+	if (freeze)
+		blk_mq_unfreeze_queue(lo_queue(lo));
 
 	invalidate_disk(disk);
 	if (lo->lo_sysfs_added)
