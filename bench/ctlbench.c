@@ -20,6 +20,11 @@
  *      and remove the rest
  *   5. LOOP_CTL_ADD(-1) + LOOP_CTL_REMOVE pairs for PAIR_SECONDS, each
  *      pair timed, 1 / median pair time                 -> addremove
+ *   6. allocate and bind a device with LO_FLAGS_AUTOCLEAR until an open
+ *      fd of it is in hand, GETFREE_ITERS / 4 times, median; closing the fd
+ *      unbinds it (not timed):
+ *      GET_FREE + open + LOOP_CONFIGURE                 -> allocbind-3calls
+ *      LOOP_CTL_CONFIGURE, where the driver has it      -> allocbind-ctl
  *
  * Output: one line per result, "test=NAME value=V unit=U"; the caller adds
  * the module and round.  Other lines start with "#".
@@ -66,11 +71,76 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+#define MAX_CACHES	1024
+
 struct mem {
 	long total_used;	/* MemTotal - MemFree, KiB */
 	long slab;		/* Slab, KiB */
 	long percpu;		/* Percpu, KiB */
+	long slabobj;		/* /proc/slabinfo: active objects, bytes */
+	int ncaches;
+	struct {
+		char name[64];
+		long bytes;	/* active_objs * objsize */
+	} cache[MAX_CACHES];
 };
+
+/* Sum and keep, per cache, the bytes of the active objects. */
+static void read_slabinfo(struct mem *m)
+{
+	char line[512], name[64];
+	long active, total, size;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %ld %ld %ld", name, &active, &total,
+			   &size) != 4)
+			continue;
+		m->slabobj += active * size;
+		if (m->ncaches < MAX_CACHES) {
+			strcpy(m->cache[m->ncaches].name, name);
+			m->cache[m->ncaches++].bytes = active * size;
+		}
+	}
+	fclose(f);
+}
+
+static long cache_bytes(const struct mem *m, const char *name)
+{
+	for (int i = 0; i < m->ncaches; i++)
+		if (!strcmp(m->cache[i].name, name))
+			return m->cache[i].bytes;
+	return 0;
+}
+
+/* The caches that grew most from @a to @b, per device, as info lines. */
+static void print_top_caches(const char *state, const struct mem *a,
+			     const struct mem *b, int n)
+{
+	long best_prev = -1;
+
+	printf("# slabinfo %s, bytes/dev by cache:", state);
+	for (int k = 0; k < 6; k++) {
+		long best = 0;
+		int bi = -1;
+
+		for (int i = 0; i < b->ncaches; i++) {
+			long d = b->cache[i].bytes - cache_bytes(a, b->cache[i].name);
+
+			if (d > best && (best_prev < 0 || d < best_prev)) {
+				best = d;
+				bi = i;
+			}
+		}
+		if (bi < 0)
+			break;
+		printf(" %s=%ld", b->cache[bi].name, best / n);
+		best_prev = best;
+	}
+	printf("\n");
+}
 
 static void read_mem(struct mem *m)
 {
@@ -102,6 +172,7 @@ static void read_mem(struct mem *m)
 	}
 	fclose(f);
 	m->total_used = total - memfree;
+	read_slabinfo(m);
 }
 
 static void print_mem(const char *state, const struct mem *a,
@@ -113,6 +184,11 @@ static void print_mem(const char *state, const struct mem *a,
 	       (b->slab - a->slab) * 1024.0 / n);
 	printf("test=mem-%s-percpu value=%.0f unit=bytes/dev\n", state,
 	       (b->percpu - a->percpu) * 1024.0 / n);
+	if (a->ncaches && b->ncaches) {
+		printf("test=mem-%s-slabobj value=%.0f unit=bytes/dev\n", state,
+		       (double)(b->slabobj - a->slabobj) / n);
+		print_top_caches(state, a, b, n);
+	}
 }
 
 static void add_dev(int i)
@@ -165,6 +241,70 @@ static void remove_dev(int i)
 	}
 }
 
+#ifndef LOOP_CTL_CONFIGURE
+#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
+#endif
+
+/* The classic way: name a free device, open it, bind it. */
+static int allocbind_3calls(const struct loop_config *cfg)
+{
+	char path[64];
+	int nr, fd;
+
+	for (;;) {
+		nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (nr < 0)
+			die("LOOP_CTL_GET_FREE", 0);
+		snprintf(path, sizeof(path), "/dev/loop%d", nr);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die("open /dev/loopN", nr);
+		if (ioctl(fd, LOOP_CONFIGURE, cfg) == 0)
+			return fd;
+		if (errno != EBUSY)
+			die("LOOP_CONFIGURE", nr);
+		close(fd);	/* lost a race: try again */
+	}
+}
+
+/* Time allocate-and-bind @iters times; "3calls" or "ctl". */
+static void allocbind(const char *how, int iters)
+{
+	struct loop_config cfg;
+	double *t = calloc(iters, sizeof(*t));
+	int i, fd;
+
+	if (!t)
+		die("calloc", iters);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.fd = backing;
+	cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+	for (i = 0; i < iters; i++) {
+		double t0 = now_ns();
+
+		if (how[0] == 'c') {
+			fd = ioctl(ctl, LOOP_CTL_CONFIGURE, &cfg);
+			if (fd < 0) {
+				if (i == 0 && (errno == ENOSYS || errno == EINVAL ||
+					       errno == ENOTTY)) {
+					printf("# allocbind-ctl: not supported (%s)\n",
+					       strerror(errno));
+					free(t);
+					return;
+				}
+				die("LOOP_CTL_CONFIGURE", i);
+			}
+		} else {
+			fd = allocbind_3calls(&cfg);
+		}
+		t[i] = now_ns() - t0;
+		close(fd);	/* autoclear: unbinds it */
+	}
+	printf("test=allocbind-%s value=%.0f unit=us\n", how,
+	       median(t, iters) / 1e3);
+	free(t);
+}
+
 static void getfree(int n, int iters)
 {
 	double *t = calloc(iters, sizeof(*t));
@@ -196,7 +336,7 @@ int main(int argc, char **argv)
 	int maxn, iters, i, k, bound = 0, created;
 	double pair_secs, t0, t1, *rates;
 	int nrates = 0, maxrates = 100000;
-	struct mem m0, m1, m2;
+	static struct mem m0, m1, m2;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]\n", argv[0]);
@@ -255,6 +395,7 @@ int main(int argc, char **argv)
 			m2.total_used -= (m1.total_used - m0.total_used) / 1000;
 			m2.slab -= (m1.slab - m0.slab) / 1000;
 			m2.percpu -= (m1.percpu - m0.percpu) / 1000;
+			m2.slabobj -= (m1.slabobj - m0.slabobj) / 1000;
 			print_mem("bound", &m0, &m2, 1000);
 		}
 		fflush(stdout);
@@ -292,6 +433,14 @@ int main(int argc, char **argv)
 	}
 	printf("test=addremove value=%.1f unit=pairs/s\n", 1e9 / median(rates, nrates));
 	printf("# addremove: %d pairs timed one by one\n", nrates);
+	fflush(stdout);
+
+	allocbind("3calls", iters / 4 > 0 ? iters / 4 : 1);
+	allocbind("ctl", iters / 4 > 0 ? iters / 4 : 1);
+	/* The one device they used, unbound again by the last close. */
+	i = ioctl(ctl, LOOP_CTL_GET_FREE);
+	if (i >= 0)
+		remove_dev(i);
 	close(ctl);
 	return 0;
 }

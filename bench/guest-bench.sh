@@ -7,7 +7,14 @@
 # floor), with max_loop=0, runs the data-path jobs and the control-path
 # helper on it, and unloads it.  Odd rounds go stock, ours, stock2; even
 # rounds stock2, ours, stock.  Each round also runs the fio jobs on the raw
-# backing file (module "raw", the upper bound).
+# backing file (module "raw", the upper bound: plain buffered read(2) and
+# write(2), the fastest way to the file).
+#
+# Backing files: a file on tmpfs (every job), and, when the guest has a
+# virtio disk (/dev/vda, DISK= on the host), a file on an ext4 file system
+# on it (tests named *-ext4-*; the sequential and queue-depth-32 jobs).
+# GET_FREE at N=5000 is measured in round 1 only, and not for stock2: with
+# the stock module, removing 5000 devices alone takes minutes under TCG.
 #
 # Results are printed as
 #   BENCH module=M round=R test=T value=V unit=U
@@ -15,15 +22,15 @@
 #
 # Kernel command line (APPEND="..."):
 #   bench.rounds=3     rounds
-#   bench.runtime=2    seconds per fio job
+#   bench.runtime=1500ms  run time of each fio job (fio units: 2s, 800ms)
 #   bench.size=256     MiB of the backing file (on tmpfs)
-#   bench.maxn=1000    largest N for GET_FREE (5000 adds N=5000)
+#   bench.maxn=5000    largest N for GET_FREE in round 1 (later rounds: 1000)
 #   bench.iters=1000   GET_FREE calls per N
 #   bench.pairsecs=2   seconds of ADD+REMOVE pairs
 #   bench.data=1 bench.ctl=1   0 skips that part
 
 RB=/usr/real/bin
-ROUNDS=3 RUNTIME=2 SIZE=256 MAXN=1000 ITERS=1000 PAIRSECS=2 DATA=1 CTL=1
+ROUNDS=3 RUNTIME=1500ms SIZE=256 MAXN=5000 ITERS=1000 PAIRSECS=2 DATA=1 CTL=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bench.rounds=*) ROUNDS=${arg#*=} ;;
@@ -38,6 +45,8 @@ for arg in $(cat /proc/cmdline); do
 done
 
 IMG=/tmp/backing.img
+EXT4=/mnt/ext4
+EXT4IMG=
 CTLIMG=/tmp/ctl.img
 START=$(date +%s)
 rc=0
@@ -69,11 +78,15 @@ load() {
 	insmod "$ko" max_loop=0 || { echo "BENCH-ERROR insmod $ko failed"; return 1; }
 }
 
-# fio_job MODULE ROUND TEST FILE RW BS QD
+# fio_job MODULE ROUND TEST FILE RW BS QD: io_uring, O_DIRECT on a loop
+# device; plain buffered psync (queue depth 1) on a raw file.
 fio_job() {
+	case "$4" in
+	/dev/*) eng="--ioengine=io_uring --direct=1 --iodepth=$7" ;;
+	*) eng="--ioengine=psync --direct=0" ;;
+	esac
 	out=$($RB/fio --name="$3" --filename="$4" --rw="$5" --bs="$6" \
-		--iodepth="$7" --ioengine=io_uring --direct=1 \
-		--runtime="$RUNTIME" --time_based --size="${SIZE}M" \
+		$eng --runtime="$RUNTIME" --time_based --size="${SIZE}M" \
 		--output-format=terse --terse-version=3 2>&1)
 	line=$(echo "$out" | grep '^3;' | tail -n 1)
 	if [ -z "$line" ]; then
@@ -96,9 +109,13 @@ fio_job() {
 JOBS="seqread:read:1M:8 seqwrite:write:1M:8 randread-qd1:randread:4k:1
 randread-qd32:randread:4k:32 randwrite-qd1:randwrite:4k:1 randwrite-qd32:randwrite:4k:32"
 
-# fio_set MODULE ROUND SUFFIX FILE
+# On ext4: the jobs that show throughput and queue depth.
+JOBS_EXT4="seqread:read:1M:8 seqwrite:write:1M:8
+randread-qd32:randread:4k:32 randwrite-qd32:randwrite:4k:32"
+
+# fio_set MODULE ROUND SUFFIX FILE [JOBS]
 fio_set() {
-	for j in $JOBS; do
+	for j in ${5:-$JOBS}; do
 		IFS=: read -r name rw bs qd <<EOF
 $j
 EOF
@@ -106,21 +123,29 @@ EOF
 	done
 }
 
+# data_path MODULE ROUND FILE PREFIX [JOBS]
 data_path() {
 	for mode in buffered dio; do
 		opt=
 		[ $mode = dio ] && opt=--direct-io=on
-		dev=$($RB/losetup --show -f $opt "$IMG") || {
-			echo "BENCH-ERROR module=$1 losetup $opt failed"; rc=1; continue; }
+		dev=$($RB/losetup --show -f $opt "$3") || {
+			echo "BENCH-ERROR module=$1 losetup $opt $3 failed"; rc=1; continue; }
 		dio=$(cat "/sys/block/${dev#/dev/}/loop/dio" 2>/dev/null)
-		info "module=$1 round=$2 mode=$mode dev=$dev dio=$dio"
-		fio_set "$1" "$2" "$mode" "$dev"
+		info "module=$1 round=$2 file=$3 mode=$mode dev=$dev dio=$dio"
+		fio_set "$1" "$2" "$4$mode" "$dev" "${5:-}"
 		$RB/losetup -d "$dev"
 	done
 }
 
+# Same page cache state for every module on ext4: nothing cached.
+drop_caches() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+}
+
+# ctl_path MODULE ROUND MAXN
 ctl_path() {
-	/bench/ctlbench "$CTLIMG" "$MAXN" "$ITERS" "$PAIRSECS" > /tmp/ctl.out 2>&1 || rc=1
+	/bench/ctlbench "$CTLIMG" "$3" "$ITERS" "$PAIRSECS" > /tmp/ctl.out 2>&1 || rc=1
 	sed -n "s/^test=/BENCH module=$1 round=$2 test=/p" /tmp/ctl.out
 	sed -n "s/^# /BENCH-INFO module=$1 round=$2 /p" /tmp/ctl.out
 	grep -v '^test=\|^# ' /tmp/ctl.out | sed "s/^/BENCH-INFO module=$1 round=$2 /"
@@ -135,6 +160,19 @@ fi
 grep -E '^(MemTotal|MemFree):' /proc/meminfo | tr -s ' ' | sed 's/^/BENCH-INFO /'
 dd if=/dev/zero of="$IMG" bs=1M count="$SIZE" 2>/dev/null
 dd if=/dev/zero of="$CTLIMG" bs=1M count=1 2>/dev/null
+if [ -b /dev/vda ]; then
+	mkdir -p "$EXT4"
+	if $RB/mkfs.ext4 -q -F /dev/vda && $RB/mount -t ext4 /dev/vda "$EXT4"; then
+		EXT4IMG=$EXT4/backing.img
+		dd if=/dev/zero of="$EXT4IMG" bs=1M count="$SIZE" conv=fsync 2>/dev/null
+		info "ext4 on /dev/vda: $EXT4IMG"
+	else
+		echo "BENCH-ERROR cannot make ext4 on /dev/vda"
+		rc=1
+	fi
+else
+	info "no /dev/vda: no ext4 rows (DISK= on the host)"
+fi
 unload || exit 1
 info "backing files ready"
 
@@ -144,12 +182,24 @@ while [ $r -le "$ROUNDS" ]; do
 	info "round $r order: $order"
 	if [ "$DATA" = 1 ]; then
 		fio_set raw "$r" file "$IMG"
+		if [ -n "$EXT4IMG" ]; then
+			drop_caches
+			fio_set raw "$r" ext4-file "$EXT4IMG" "$JOBS_EXT4"
+		fi
 	fi
 	for m in $order; do
 		load "$m" || { rc=1; continue; }
-		[ "$DATA" = 1 ] && data_path "$m" "$r"
+		if [ "$DATA" = 1 ]; then
+			data_path "$m" "$r" "$IMG" ""
+			if [ -n "$EXT4IMG" ]; then
+				drop_caches
+				data_path "$m" "$r" "$EXT4IMG" ext4- "$JOBS_EXT4"
+			fi
+		fi
 		info "module=$m round=$r data done"
-		[ "$CTL" = 1 ] && ctl_path "$m" "$r"
+		maxn=1000
+		[ "$r" = 1 ] && [ "$m" != stock2 ] && maxn=$MAXN
+		[ "$CTL" = 1 ] && ctl_path "$m" "$r" "$maxn"
 		info "module=$m round=$r ctl done"
 		unload || rc=1
 	done

@@ -9,6 +9,8 @@
 # Environment:
 #   BENCH_ARGS="bench.rounds=3 ..."  guest options (see bench/guest-bench.sh)
 #   MEM=3072 SMP=2 QEMU_TIMEOUT=1500 as for vm/run-qemu.sh
+#   DISK=build/bench-disk.img         virtio disk for the ext4 rows (1 GiB,
+#                                     sparse, made when missing)
 #   LOOP_KO=ours                      what the "ours" slot loads
 set -uo pipefail
 
@@ -16,6 +18,8 @@ cd "$(dirname "$0")/.."
 export LOOP_KO=${LOOP_KO:-ours}
 export MEM=${MEM:-3072} QEMU_TIMEOUT=${QEMU_TIMEOUT:-1500}
 export APPEND="${APPEND:-} ${BENCH_ARGS:-bench.rounds=3}"
+# A virtio disk for the ext4 rows (the guest makes the file system).
+export DISK=${DISK:-build/bench-disk.img}
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }
 
@@ -27,6 +31,9 @@ if [ ! -x bench/ctlbench ] || [ bench/ctlbench.c -nt bench/ctlbench ]; then
 		die "cannot build bench/ctlbench"
 fi
 nice make --no-print-directory build-all || die "build failed"
+if [ ! -f "$DISK" ]; then
+	truncate -s 1G "$DISK" || die "cannot create $DISK"
+fi
 
 echo "bench: booting (MEM=$MEM, QEMU_TIMEOUT=$QEMU_TIMEOUT, APPEND=$APPEND)"
 CONSOLE=${CONSOLE:-full} vm/run-qemu.sh bench bench
