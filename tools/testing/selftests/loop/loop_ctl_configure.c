@@ -218,21 +218,44 @@ static int alloc_worker(int ctl, int back, int *owner, int iters)
 	return 0;
 }
 
+/*
+ * Fork NR_WORKERS alloc_worker()s sharing one owner table (*owner, to be
+ * unmapped by the caller).  0, or -errno with no worker left running.
+ */
+static int start_workers(int ctl, int back, int iters, pid_t *pids,
+			 int **owner)
+{
+	int i, j, err;
+
+	*owner = mmap(NULL, MAX_DEVICES * sizeof(int), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (*owner == MAP_FAILED)
+		return -errno;
+	for (i = 0; i < NR_WORKERS; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0) {
+			err = -errno;
+			for (j = 0; j < i; j++) {
+				kill(pids[j], SIGKILL);
+				waitpid(pids[j], NULL, 0);
+			}
+			munmap(*owner, MAX_DEVICES * sizeof(int));
+			*owner = MAP_FAILED;
+			return err;
+		}
+		if (!pids[i])
+			_exit(alloc_worker(ctl, back, *owner, iters));
+	}
+	return 0;
+}
+
 TEST_F_TIMEOUT(alloc, concurrent_never_shared, 170)
 {
 	int *owner;
 	pid_t pids[NR_WORKERS];
 	int i, status, iters = alloc_iters();
 
-	owner = mmap(NULL, MAX_DEVICES * sizeof(int), PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, owner);
-	for (i = 0; i < NR_WORKERS; i++) {
-		pids[i] = fork();
-		ASSERT_LE(0, pids[i]);
-		if (!pids[i])
-			_exit(alloc_worker(self->ctl, self->back, owner, iters));
-	}
+	ASSERT_EQ(0, start_workers(self->ctl, self->back, iters, pids, &owner));
 	for (i = 0; i < NR_WORKERS; i++) {
 		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
 		EXPECT_TRUE(WIFEXITED(status));
@@ -251,16 +274,8 @@ TEST_F_TIMEOUT(alloc, killed_callers_leak_nothing, 120)
 	int *owner;
 	int i, status;
 
-	owner = mmap(NULL, MAX_DEVICES * sizeof(int), PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, owner);
-	for (i = 0; i < NR_WORKERS; i++) {
-		pids[i] = fork();
-		ASSERT_LE(0, pids[i]);
-		if (!pids[i])
-			_exit(alloc_worker(self->ctl, self->back, owner,
-					   INT_MAX));
-	}
+	ASSERT_EQ(0, start_workers(self->ctl, self->back, INT_MAX, pids,
+				   &owner));
 	loop_msleep(2000);
 	for (i = 0; i < NR_WORKERS; i++)
 		kill(pids[i], SIGKILL);
