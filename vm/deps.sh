@@ -26,7 +26,7 @@ SRC_DIR=$B/$SRC_PKG
 # Host tools (beyond the headers/image pair that depends on KVER).
 PKGS="$SRC_PKG qemu-system-x86 busybox-static cpio mount e2fsprogs fdisk fio
 stress-ng xz-utils ccache sparse gnuplot-nox dkms python3-docutils bc kmod
-rsync make gcc libc6-dev python3-ply python3-git"
+rsync make gcc libc6-dev python3-ply python3-git git flex bison libelf-dev libssl-dev"
 
 export DEBIAN_FRONTEND=noninteractive
 updated=0
