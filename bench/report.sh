@@ -287,6 +287,10 @@ fi
 	echo "\"within noise\": |ours/stock - 1| is no larger than the largest |stock2/stock - 1| of"
 	echo "any round for that row."
 	echo
+	if [ -f "$OUT/limits.md" ]; then
+		cat "$OUT/limits.md"
+		echo
+	fi
 	echo "## Data path"
 	echo
 	echo "fio \`--ioengine=io_uring --direct=1 --time_based\` on \`/dev/loopN\` bound (losetup) to a"
