@@ -273,6 +273,8 @@ fi
 	echo "the stock module, ours and the stock module again (\"stock2\", the control pair that"
 	echo "shows the noise floor) are each loaded with \`insmod ... max_loop=0\`, measured and"
 	echo "unloaded; odd rounds go stock, ours, stock2, even rounds stock2, ours, stock."
+	echo "GET_FREE at N=5000 is measured in round 1 (stock and ours), and stock2 runs the"
+	echo "control path in round 1 only."
 	echo "Guest parameters: \`$params\`."
 	echo
 	echo "Ratios are paired per round (ours in round r / stock in round r); the tables give"
