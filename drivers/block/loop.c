@@ -22,6 +22,9 @@
  * lo->lo_lock       (spinlock) lets sysfs readers take a reference on
  *                   lo_backing_file without sleeping on lo_mutex, which is
  *                   held while the sysfs group is removed.
+ * lo->lo_work_lock  (spinlock, taken with interrupts off: direct I/O may
+ *                   complete in interrupt context) guards lo_work_list.
+ *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
  *
  * Lock order:
@@ -105,24 +108,31 @@ struct loop_device {
 	bool			lo_sysfs_added;	/* lo_mutex */
 	struct workqueue_struct	*lo_wq;		/* first bind to removal */
 	spinlock_t		lo_lock;	/* see the top of the file */
+	spinlock_t		lo_work_lock;	/* see the top of the file */
+	struct list_head	lo_work_list;	/* requests for lo_work */
+	struct work_struct	lo_work;	/* drains lo_work_list */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
 	struct blk_mq_tag_set	lo_tag_set;
 };
 
-/* Per-request state, the blk-mq payload of every request. */
+/*
+ * Per-request state, the blk-mq payload of every request.  Every device
+ * pays for lo_hw_queue_depth of them, so it is kept small: a request is in
+ * the backing file's hands (iocb), or waiting for a worker (work or node),
+ * never both, and those share their space.
+ */
 struct loop_cmd {
-	struct kiocb		iocb;
-	struct work_struct	work;
+	union {
+		struct kiocb		iocb;
+		struct work_struct	work;	/* a work item of its own */
+		struct list_head	node;	/* on lo->lo_work_list */
+	};
 	struct bio_vec		*bvec;		/* segments of the whole request */
 	unsigned int		nr_bvec;
-	unsigned int		bvec_skip;	/* bytes to skip in bvec[0] */
 	unsigned int		done;		/* bytes moved so far */
 	bool			bvec_owned;	/* bvec was allocated by us */
 	bool			nowait;		/* this attempt must not block */
-	bool			css_held;	/* memcg_css holds a reference */
-	struct cgroup_subsys_state *blkcg_css;
-	struct cgroup_subsys_state *memcg_css;
 };
 
 static DEFINE_IDR(loop_index_idr);
@@ -188,9 +198,13 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * worker on -EAGAIN; outright when the file lives in memory (tmpfs), whose
  * reads and writes are copies to and from the page cache that only block
  * to allocate memory.  Everything else, and every flush, discard and
- * write-zeroes, goes to the device's workqueue as a work item of its own.
- * Direct I/O completes asynchronously through lo_rw_complete().  A partial
- * transfer continues where it stopped.
+ * write-zeroes, goes to a worker: requests of the root cgroup (which cannot
+ * be throttled) join lo_work_list, which one work item per device drains in
+ * order, so that a deep queue costs one worker, not one per request; a
+ * request charged to another cgroup gets a work item of its own, run in
+ * that cgroup's name, so that a throttled cgroup never holds up the I/O of
+ * another.  Direct I/O completes asynchronously through lo_rw_complete().
+ * A partial transfer continues where it stopped.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
@@ -199,8 +213,6 @@ static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 
 	if (cmd->bvec_owned)
 		kfree(cmd->bvec);
-	if (cmd->css_held)
-		css_put(cmd->memcg_css);
 	blk_mq_end_request(rq, status);
 }
 
@@ -219,10 +231,9 @@ static int lo_cmd_map(struct loop_cmd *cmd, gfp_t gfp)
 		n++;
 
 	if (rq->bio == rq->biotail) {
-		/* One bio: use its table, which may start mid-segment. */
+		/* One bio: use its table, see lo_cmd_skip(). */
 		cmd->bvec = __bvec_iter_bvec(rq->bio->bi_io_vec,
 					     rq->bio->bi_iter);
-		cmd->bvec_skip = rq->bio->bi_iter.bi_bvec_done;
 	} else {
 		table = kmalloc_array(n, sizeof(*table), gfp);
 		if (!table)
@@ -231,11 +242,21 @@ static int lo_cmd_map(struct loop_cmd *cmd, gfp_t gfp)
 		rq_for_each_bvec(bv, rq, it)
 			table[n++] = bv;
 		cmd->bvec = table;
-		cmd->bvec_skip = 0;
 		cmd->bvec_owned = true;
 	}
 	cmd->nr_bvec = n;
 	return 0;
+}
+
+/*
+ * Bytes of cmd->bvec[0] before the request's data: a bio's own table may
+ * start in the middle of a segment.
+ */
+static unsigned int lo_cmd_skip(struct loop_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	return cmd->bvec_owned ? 0 : rq->bio->bi_iter.bi_bvec_done;
 }
 
 /* An iterator over what is left of the request. */
@@ -243,10 +264,11 @@ static void lo_cmd_iter(struct loop_cmd *cmd, struct iov_iter *iter)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	unsigned int dir = op_is_write(req_op(rq)) ? ITER_SOURCE : ITER_DEST;
+	unsigned int skip = lo_cmd_skip(cmd);
 
 	iov_iter_bvec(iter, dir, cmd->bvec, cmd->nr_bvec,
-		      cmd->bvec_skip + blk_rq_bytes(rq));
-	iov_iter_advance(iter, cmd->bvec_skip + cmd->done);
+		      skip + blk_rq_bytes(rq));
+	iov_iter_advance(iter, skip + cmd->done);
 }
 
 static loff_t lo_rq_pos(struct loop_device *lo, struct request *rq)
@@ -425,38 +447,63 @@ static void lo_handle_cmd(struct loop_device *lo, struct loop_cmd *cmd)
 	lo_cmd_end(cmd, errno_to_blk_status(ret));
 }
 
-/* Charge the worker's I/O and page cache to the submitter's cgroups. */
-static void lo_cmd_get_css(struct loop_cmd *cmd)
-{
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
+/*
+ * What every worker sets around lo_handle_cmd(): no I/O recursion into
+ * memory reclaim, and writeback to the backing file must not wait on the
+ * dirty pages of the device it serves.
+ */
+struct lo_worker_state {
+	unsigned int noio;
+	unsigned int throttle;
+};
 
-	if (cmd->css_held || !rq->bio)
-		return;
-	cmd->blkcg_css = bio_blkcg_css(rq->bio);
-#ifdef CONFIG_MEMCG
-	if (cmd->blkcg_css) {
-		cmd->memcg_css = cgroup_get_e_css(cmd->blkcg_css->cgroup,
-						  &memory_cgrp_subsys);
-		cmd->css_held = true;
-	}
+static void lo_worker_enter(struct lo_worker_state *ws)
+{
+	ws->noio = memalloc_noio_save();
+	ws->throttle = current->flags & PF_LOCAL_THROTTLE;
+	current->flags |= PF_LOCAL_THROTTLE;
+}
+
+static void lo_worker_leave(struct lo_worker_state *ws)
+{
+	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | ws->throttle;
+	memalloc_noio_restore(ws->noio);
+}
+
+/* The blkcg a request is charged to, if it is not the root. */
+static struct cgroup_subsys_state *lo_rq_cgroup(struct request *rq)
+{
+#ifdef CONFIG_BLK_CGROUP
+	struct cgroup_subsys_state *css;
+
+	if (!rq->bio)
+		return NULL;
+	css = bio_blkcg_css(rq->bio);
+	return css && css->parent ? css : NULL;
+#else
+	return NULL;
 #endif
 }
 
+/* A request charged to a cgroup: run it in that cgroup's name. */
 static void lo_workfn(struct work_struct *work)
 {
 	struct loop_cmd *cmd = container_of(work, struct loop_cmd, work);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	struct cgroup_subsys_state *blkcg_css = cmd->blkcg_css;
-	unsigned int throttle = current->flags & PF_LOCAL_THROTTLE;
-	unsigned int noio = memalloc_noio_save();
+	struct cgroup_subsys_state *blkcg_css = lo_rq_cgroup(rq);
+	struct lo_worker_state ws;
 #ifdef CONFIG_MEMCG
+	struct cgroup_subsys_state *memcg_css = NULL;
 	struct mem_cgroup *old_memcg = NULL;
 
-	if (cmd->memcg_css)
-		old_memcg = set_active_memcg(mem_cgroup_from_css(cmd->memcg_css));
+	/* Page cache the backing file takes in is the submitter's. */
+	if (blkcg_css) {
+		memcg_css = cgroup_get_e_css(blkcg_css->cgroup,
+					     &memory_cgrp_subsys);
+		old_memcg = set_active_memcg(mem_cgroup_from_css(memcg_css));
+	}
 #endif
-	/* Writeback to the backing file must not wait on our own dirty pages. */
-	current->flags |= PF_LOCAL_THROTTLE;
+	lo_worker_enter(&ws);
 	if (blkcg_css)
 		kthread_associate_blkcg(blkcg_css);
 
@@ -465,19 +512,62 @@ static void lo_workfn(struct work_struct *work)
 
 	if (blkcg_css)
 		kthread_associate_blkcg(NULL);
+	lo_worker_leave(&ws);
 #ifdef CONFIG_MEMCG
-	if (old_memcg)
+	if (memcg_css) {
 		set_active_memcg(old_memcg);
+		css_put(memcg_css);
+	}
 #endif
-	current->flags = (current->flags & ~PF_LOCAL_THROTTLE) | throttle;
-	memalloc_noio_restore(noio);
 }
 
+/* Requests of the root cgroup, in the order they were punted. */
+static void lo_list_workfn(struct work_struct *work)
+{
+	struct loop_device *lo = container_of(work, struct loop_device,
+					      lo_work);
+	struct loop_cmd *cmd, *next;
+	struct lo_worker_state ws;
+	LIST_HEAD(batch);
+
+	lo_worker_enter(&ws);
+	spin_lock_irq(&lo->lo_work_lock);
+	while (!list_empty(&lo->lo_work_list)) {
+		list_splice_init(&lo->lo_work_list, &batch);
+		spin_unlock_irq(&lo->lo_work_lock);
+
+		list_for_each_entry_safe(cmd, next, &batch, node) {
+			/* Off the list first: node is part of the iocb. */
+			list_del(&cmd->node);
+			lo_handle_cmd(lo, cmd);
+		}
+		cond_resched();
+		spin_lock_irq(&lo->lo_work_lock);
+	}
+	spin_unlock_irq(&lo->lo_work_lock);
+	lo_worker_leave(&ws);
+}
+
+/* Hand a request to a worker; may be called in interrupt context. */
 static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 {
+	unsigned long flags;
+	bool idle;
+
 	cmd->nowait = false;
-	lo_cmd_get_css(cmd);
-	queue_work(lo->lo_wq, &cmd->work);
+	if (lo_rq_cgroup(blk_mq_rq_from_pdu(cmd))) {
+		INIT_WORK(&cmd->work, lo_workfn);
+		queue_work(lo->lo_wq, &cmd->work);
+		return;
+	}
+
+	spin_lock_irqsave(&lo->lo_work_lock, flags);
+	/* A non-empty list has its work item queued or running already. */
+	idle = list_empty(&lo->lo_work_list);
+	list_add_tail(&cmd->node, &lo->lo_work_list);
+	spin_unlock_irqrestore(&lo->lo_work_lock, flags);
+	if (idle)
+		queue_work(lo->lo_wq, &lo->lo_work);
 }
 
 /* Whether the submitter's blkcg is the one the request is charged to. */
@@ -556,9 +646,6 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec = NULL;
 	cmd->bvec_owned = false;
 	cmd->done = 0;
-	cmd->css_held = false;
-	cmd->blkcg_css = NULL;
-	cmd->memcg_css = NULL;
 
 	mode = lo_submit_mode(lo, rq);
 	if (mode != LO_SUBMIT_WORKER) {
@@ -573,18 +660,8 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	return BLK_STS_OK;
 }
 
-static int lo_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			   unsigned int hctx_idx, unsigned int numa_node)
-{
-	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	INIT_WORK(&cmd->work, lo_workfn);
-	return 0;
-}
-
 static const struct blk_mq_ops lo_mq_ops = {
 	.queue_rq	= lo_queue_rq,
-	.init_request	= lo_init_request,
 };
 
 /*
@@ -1637,6 +1714,9 @@ static int lo_add(int nr, struct loop_device **hidden)
 		return -ENOMEM;
 	mutex_init(&lo->lo_mutex);
 	spin_lock_init(&lo->lo_lock);
+	spin_lock_init(&lo->lo_work_lock);
+	INIT_LIST_HEAD(&lo->lo_work_list);
+	INIT_WORK(&lo->lo_work, lo_list_workfn);
 	lo->lo_state = LO_UNBOUND;
 
 	/* Reserve the number; the slot stays NULL until we publish. */
