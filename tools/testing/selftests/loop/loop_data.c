@@ -414,10 +414,13 @@ TEST_F(io, backing_file_shrinks)
 	free(buf);
 }
 
-/* --- direct I/O, on tmpfs and on ext4 ---------------------------------- */
+/* --- backing files: tmpfs and ext4, direct and buffered, in a cgroup ----- */
 
-/* What a dio test sets up, in a plain struct so helpers can take it. */
-struct dio_state {
+#define EXT4_BACKING_SIZE	(16 * 1024 * 1024)
+#define CGROUP_ROOT		"/sys/fs/cgroup"
+
+/* What a backing test sets up, in a plain struct so helpers can take it. */
+struct backing_state {
 	int ctl;
 	int nr;
 	int fd;
@@ -429,26 +432,48 @@ struct dio_state {
 	char image[PATH_MAX];
 	char mnt[PATH_MAX];
 	bool mounted;
+	/* cgroup variant: our cgroup, and whether we mounted cgroup2 */
+	char cg[64];
+	bool cg_entered;
+	bool cg_mounted;
 	struct loop_snap snap;
 };
 
-FIXTURE(dio) {
-	struct dio_state s;
+FIXTURE(backing) {
+	struct backing_state s;
 };
 
-FIXTURE_VARIANT(dio) {
+FIXTURE_VARIANT(backing) {
 	bool ext4;
+	int lo_flags;
+	bool cgroup;
 };
 
-FIXTURE_VARIANT_ADD(dio, tmpfs) { .ext4 = false };
-FIXTURE_VARIANT_ADD(dio, ext4) { .ext4 = true };
+/* Direct I/O on the backing file: async, or the fallback worker. */
+FIXTURE_VARIANT_ADD(backing, tmpfs) {
+	.ext4 = false, .lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+FIXTURE_VARIANT_ADD(backing, ext4) {
+	.ext4 = true, .lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+/* ext4 takes no non-blocking buffered writes: every write is punted. */
+FIXTURE_VARIANT_ADD(backing, ext4_buffered) {
+	.ext4 = true, .lo_flags = 0,
+};
+
+/* The same, charged to a cgroup: a work item per request, in its name. */
+FIXTURE_VARIANT_ADD(backing, ext4_buffered_cgroup) {
+	.ext4 = true, .lo_flags = 0, .cgroup = true,
+};
 
 /*
  * Put an ext4 file system on a loop device over a tmpfs image, mount it and
  * create the backing file there.  Returns its descriptor or -errno; -ENOENT
  * when there is no mkfs.ext4, -ENODEV when the kernel has no ext4.
  */
-static int dio_ext4_setup(struct dio_state *s)
+static int backing_ext4_setup(struct backing_state *s)
 {
 	const char *mkfs = getenv("MKFS_EXT4");
 	char cmd[PATH_MAX + 128];
@@ -495,23 +520,118 @@ static int dio_ext4_setup(struct dio_state *s)
 	fd = open(s->backing, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fallocate(fd, 0, 0, BACKING_SIZE)) {
+	if (fallocate(fd, 0, 0, EXT4_BACKING_SIZE)) {
 		close(fd);
 		return -errno;
 	}
 	return fd;
 }
 
+static int cgroup_write(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* The value of @key in a flat-keyed cgroup file, or -errno. */
+static long long cgroup_stat(const char *dir, const char *file,
+			     const char *key)
+{
+	char path[PATH_MAX], buf[8192], *line;
+	size_t klen = strlen(key);
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	ret = loop_read_file(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strncmp(line, key, klen) && line[klen] == ' ')
+			return atoll(line + klen + 1);
+	}
+	return -ENOENT;
+}
+
+/*
+ * Move this process into a new cgroup with the io and memory controllers,
+ * so that its I/O is charged there.  -EOPNOTSUPP if there are none.
+ */
+static int backing_enter_cgroup(struct backing_state *s)
+{
+	char buf[512];
+	int ret;
+
+	/* Words, space separated, with a space at either end. */
+	buf[0] = ' ';
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK)) {
+		if (mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
+			return -EOPNOTSUPP;
+		s->cg_mounted = true;
+	}
+	ret = loop_read_file(CGROUP_ROOT "/cgroup.controllers", buf + 1,
+			     sizeof(buf) - 2);
+	if (ret < 0)
+		return ret;
+	strcat(buf, " ");
+	if (!strstr(buf, " io ") || !strstr(buf, " memory "))
+		return -EOPNOTSUPP;
+	ret = cgroup_write(CGROUP_ROOT, "cgroup.subtree_control",
+			   "+io +memory");
+	if (ret)
+		return ret;
+
+	snprintf(s->cg, sizeof(s->cg), CGROUP_ROOT "/ksft-loop-XXXXXX");
+	if (!mkdtemp(s->cg)) {
+		s->cg[0] = '\0';
+		return -errno;
+	}
+	ret = cgroup_write(s->cg, "cgroup.procs", "0");
+	if (ret)
+		return ret;
+	s->cg_entered = true;
+	return 0;
+}
+
+/* Why a backing test cannot run here, or NULL if it can. */
+static const char *backing_unavailable(int ret)
+{
+	switch (ret) {
+	case -ENOENT:
+		return "no mkfs.ext4 (set MKFS_EXT4)";
+	case -ENODEV:
+		return "ext4 is not available";
+	case -EOPNOTSUPP:
+		return "no cgroup2 with the io and memory controllers";
+	}
+	return NULL;
+}
+
 /*
  * The backing file and the device under test.  Done from the test body, not
  * the setup, so that the teardown undoes whatever part of it succeeded.
  */
-static int dio_prepare(struct dio_state *s, bool ext4)
+static int backing_prepare(struct backing_state *s, bool ext4, bool cgroup)
 {
 	long nr;
+	int ret;
 
+	if (cgroup) {
+		ret = backing_enter_cgroup(s);
+		if (ret)
+			return ret;
+	}
 	if (ext4)
-		s->backfd = dio_ext4_setup(s);
+		s->backfd = backing_ext4_setup(s);
 	else
 		s->backfd = loop_backing_create(s->backing, sizeof(s->backing),
 						BACKING_SIZE, 0);
@@ -526,9 +646,9 @@ static int dio_prepare(struct dio_state *s, bool ext4)
 	return s->fd < 0 ? s->fd : 0;
 }
 
-FIXTURE_SETUP(dio)
+FIXTURE_SETUP(backing)
 {
-	struct dio_state *s = &self->s;
+	struct backing_state *s = &self->s;
 
 	s->ctl = -1;
 	s->nr = -1;
@@ -540,6 +660,9 @@ FIXTURE_SETUP(dio)
 	s->image[0] = '\0';
 	s->mnt[0] = '\0';
 	s->mounted = false;
+	s->cg[0] = '\0';
+	s->cg_entered = false;
+	s->cg_mounted = false;
 
 	if (loop_not_ready())
 		SKIP(return, "%s", loop_not_ready());
@@ -548,9 +671,9 @@ FIXTURE_SETUP(dio)
 	ASSERT_LE(0, s->ctl);
 }
 
-FIXTURE_TEARDOWN(dio)
+FIXTURE_TEARDOWN(backing)
 {
-	struct dio_state *s = &self->s;
+	struct backing_state *s = &self->s;
 
 	if (s->dfd >= 0)
 		close(s->dfd);
@@ -572,33 +695,37 @@ FIXTURE_TEARDOWN(dio)
 		close(s->imgfd);
 	if (s->image[0])
 		unlink(s->image);
+	if (s->cg_entered)
+		EXPECT_EQ(0, cgroup_write(CGROUP_ROOT, "cgroup.procs", "0"));
+	if (s->cg[0])
+		EXPECT_EQ(0, rmdir(s->cg));
+	if (s->cg_mounted)
+		EXPECT_EQ(0, umount(CGROUP_ROOT));
 	if (s->ctl >= 0)
 		close(s->ctl);
 }
 
-/* LO_FLAGS_DIRECT_IO sticks and data round-trips, through both openers. */
-TEST_F(dio, round_trip)
+/* The variant's LO_FLAGS_DIRECT_IO sticks; data round-trips both ways. */
+TEST_F(backing, round_trip)
 {
-	struct dio_state *s = &self->s;
+	struct backing_state *s = &self->s;
 	size_t len = 256 * 1024;
 	struct loop_info64 info;
 	unsigned char *buf;
 	int ret;
 
-	ret = dio_prepare(s, variant->ext4);
-	if (ret == -ENOENT)
-		SKIP(return, "no mkfs.ext4 (set MKFS_EXT4)");
-	if (ret == -ENODEV)
-		SKIP(return, "ext4 is not available");
+	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
 	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
 				 strerror(-ret));
 
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, LO_FLAGS_DIRECT_IO,
+	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, variant->lo_flags,
 				    0, 0, 0, NULL));
 	ASSERT_EQ(0, loop_get_status64(s->fd, &info));
-	ASSERT_EQ(LO_FLAGS_DIRECT_IO, info.lo_flags & LO_FLAGS_DIRECT_IO)
-		TH_LOG("direct I/O must be in use on this backing file");
-	EXPECT_EQ(1, loop_sysfs_ll(s->nr, "loop/dio"));
+	ASSERT_EQ(variant->lo_flags, info.lo_flags & LO_FLAGS_DIRECT_IO)
+		TH_LOG("the variant's direct I/O setting must hold");
+	EXPECT_EQ(!!variant->lo_flags, loop_sysfs_ll(s->nr, "loop/dio"));
 
 	buf = aligned_buf(len);
 	ASSERT_NE(NULL, buf);
@@ -623,10 +750,10 @@ TEST_F(dio, round_trip)
 	free(buf);
 }
 
-/* Many direct requests in flight at once all complete, with their data. */
-TEST_F(dio, many_in_flight)
+/* Many requests in flight at once all complete, with their data. */
+TEST_F(backing, many_in_flight)
 {
-	struct dio_state *s = &self->s;
+	struct backing_state *s = &self->s;
 	enum { NR = 32, LEN = 4096 };
 	struct iocb iocbs[NR], *list[NR];
 	struct io_event events[NR];
@@ -636,15 +763,13 @@ TEST_F(dio, many_in_flight)
 	int i, pass, got;
 	int ret;
 
-	ret = dio_prepare(s, variant->ext4);
-	if (ret == -ENOENT)
-		SKIP(return, "no mkfs.ext4 (set MKFS_EXT4)");
-	if (ret == -ENODEV)
-		SKIP(return, "ext4 is not available");
+	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
 	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
 				 strerror(-ret));
 
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, LO_FLAGS_DIRECT_IO,
+	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, variant->lo_flags,
 				    0, 0, 0, NULL));
 	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
@@ -693,6 +818,44 @@ TEST_F(dio, many_in_flight)
 			TH_LOG("block %d read back wrong", i);
 	}
 	syscall(SYS_io_destroy, ctx);
+	free(buf);
+}
+
+/*
+ * Writes the worker does for a cgroup land in that cgroup's page cache: the
+ * backing file's pages are charged to it, not to the worker.
+ */
+TEST_F(backing, charged_to_cgroup)
+{
+	struct backing_state *s = &self->s;
+	size_t len = 8 << 20;
+	long long file;
+	unsigned char *buf;
+	int ret;
+
+	if (!variant->cgroup || variant->lo_flags)
+		SKIP(return, "the buffered cgroup variant checks this");
+	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+				 strerror(-ret));
+	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, 0, 0, 0, 0, NULL));
+	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, s->dfd);
+	buf = aligned_buf(len);
+	ASSERT_NE(NULL, buf);
+
+	/* Not cached before: the file was only fallocated. */
+	loop_pattern_fill(buf, len, 0, 9);
+	ASSERT_EQ(0, full_pwrite(s->dfd, buf, len, 0));
+	/* Unflushed memcg statistics are at most a few hundred KiB off. */
+	file = cgroup_stat(s->cg, "memory.stat", "file");
+	EXPECT_LE((long long)len / 2, file)
+		TH_LOG("%lld bytes of page cache charged to the cgroup", file);
+	memset(buf, 0, len);
+	ASSERT_EQ(0, full_pread(s->dfd, buf, len, 0));
+	EXPECT_EQ(-1, loop_pattern_check(buf, len, 0, 9));
 	free(buf);
 }
 
