@@ -21,6 +21,15 @@
 # Exit status: the guest's result (0 or 1) read from its
 # "LOOPTEST-RESULT: rc=N" line; 2 if that line is missing (guest crashed or
 # powered off early); 3 if the host timeout fired.
+#
+# One crash is retried: an "Oops: int3" before /init has printed anything.
+# Under multi-threaded TCG a vCPU can still run a stale translation of code
+# the kernel is live-patching (a static key flipped at boot, seen in
+# sched_clock_cpu), hit the temporary int3 after the patch is complete and
+# oops.  It happens in the stock kernel before the test harness (or, built
+# in, the driver's init, which has no int3 of its own) could be at fault;
+# seen about once in twenty boots on a busy 2-core host.  Up to two more
+# boots; the crashed console is kept as NAME.flake-N.log.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -72,6 +81,12 @@ filter() {
 	esac
 }
 
+# The TCG live-patching crash described above, and nothing else.
+boot_flake() {
+	grep -q 'Oops: int3' "$LOG" && ! grep -q '^looptest:' "$LOG" &&
+		! grep -q '^LOOPTEST-RESULT:' "$LOG"
+}
+
 echo "run-qemu: booting $KERNEL, mode $MODE, log build/logs/$NAME.log" \
 	"(timeout ${QEMU_TIMEOUT}s)"
 start=$(date +%s)
@@ -80,9 +95,16 @@ if [ "$MODE" = shell ]; then
 	qrc=${PIPESTATUS[0]}
 	stty sane 2>/dev/null
 else
-	"${tmo[@]}" qemu-system-x86_64 "${args[@]}" < /dev/null 2>&1 |
-		sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$LOG" | filter
-	qrc=${PIPESTATUS[0]}
+	for try in 1 2 3; do
+		"${tmo[@]}" qemu-system-x86_64 "${args[@]}" < /dev/null 2>&1 |
+			sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$LOG" | filter
+		qrc=${PIPESTATUS[0]}
+		[ "$try" -lt 3 ] && boot_flake || break
+		mv "$LOG" "$B/logs/$NAME.flake-$try.log"
+		echo "run-qemu: int3 oops before /init (TCG live-patching race, see" \
+			"vm/run-qemu.sh); booting again, console kept in" \
+			"build/logs/$NAME.flake-$try.log" >&2
+	done
 fi
 secs=$(( $(date +%s) - start ))
 
