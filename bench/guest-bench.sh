@@ -8,7 +8,8 @@
 # helper on it, and unloads it.  Odd rounds go stock, ours, stock2; even
 # rounds stock2, ours, stock.  Each round also runs the fio jobs on the raw
 # backing file (module "raw", the upper bound: plain buffered read(2) and
-# write(2), the fastest way to the file).
+# write(2), the fastest way to the file; and the queue-depth-32 random jobs
+# through io_uring with O_DIRECT on the file, tests *-uring).
 #
 # Backing files: a file on tmpfs (every job), and, when the guest has a
 # virtio disk (/dev/vda, DISK= on the host), a file on an ext4 file system
@@ -80,11 +81,12 @@ load() {
 	insmod "$ko" max_loop=0 || { echo "BENCH-ERROR insmod $ko failed"; return 1; }
 }
 
-# fio_job MODULE ROUND TEST FILE RW BS QD: io_uring, O_DIRECT on a loop
-# device; plain buffered psync (queue depth 1) on a raw file.
+# fio_job MODULE ROUND TEST FILE RW BS QD [uring]: io_uring, O_DIRECT on a
+# loop device, or on a raw file with "uring"; else plain buffered psync
+# (queue depth 1) on a raw file.
 fio_job() {
-	case "$4" in
-	/dev/*) eng="--ioengine=io_uring --direct=1 --iodepth=$7" ;;
+	case "$4:${8:-}" in
+	/dev/*|*:uring) eng="--ioengine=io_uring --direct=1 --iodepth=$7" ;;
 	*) eng="--ioengine=psync --direct=0" ;;
 	esac
 	out=$($RB/fio --name="$3" --filename="$4" --rw="$5" --bs="$6" \
@@ -115,13 +117,17 @@ randread-qd32:randread:4k:32 randwrite-qd1:randwrite:4k:1 randwrite-qd32:randwri
 JOBS_EXT4="seqread:read:1M:8 seqwrite:write:1M:8
 randread-qd32:randread:4k:32 randwrite-qd32:randwrite:4k:32"
 
-# fio_set MODULE ROUND SUFFIX FILE [JOBS]
+# At queue depth 32 on the raw file, through io_uring with O_DIRECT: what
+# the backing store itself does at that depth without a block device on top.
+JOBS_QD32="randread-qd32:randread:4k:32 randwrite-qd32:randwrite:4k:32"
+
+# fio_set MODULE ROUND SUFFIX FILE [JOBS [uring]]
 fio_set() {
 	for j in ${5:-$JOBS}; do
 		IFS=: read -r name rw bs qd <<EOF
 $j
 EOF
-		fio_job "$1" "$2" "$name-$3" "$4" "$rw" "$bs" "$qd"
+		fio_job "$1" "$2" "$name-$3" "$4" "$rw" "$bs" "$qd" "${6:-}"
 	done
 }
 
@@ -184,9 +190,12 @@ while [ $r -le "$ROUNDS" ]; do
 	info "round $r order: $order"
 	if [ "$DATA" = 1 ]; then
 		fio_set raw "$r" file "$IMG"
+		fio_set raw "$r" uring "$IMG" "$JOBS_QD32" uring
 		if [ -n "$EXT4IMG" ]; then
 			drop_caches
 			fio_set raw "$r" ext4-file "$EXT4IMG" "$JOBS_EXT4"
+			drop_caches
+			fio_set raw "$r" ext4-uring "$EXT4IMG" "$JOBS_QD32" uring
 		fi
 	fi
 	for m in $order; do

@@ -86,7 +86,7 @@ END {
 	print "|---|---|---|---|---|---|---|" > md
 	for (i = 1; i <= nt; i++) {
 		t = order[i]
-		if (t ~ /-file$/ || t ~ /^getfree-n/) continue
+		if (t ~ /-(file|uring)$/ || t ~ /^getfree-n/) continue
 		stats("stock", t); s = sprintf("%s (%s..%s, %s)", fmt(M), fmt(LO), fmt(HI), spread(M, LO, HI))
 		stats("ours", t); o = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
 		stats("stock2", t); c = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
@@ -161,6 +161,24 @@ END {
 		print line " |" > ft
 	}
 	close(ft)
+
+	# Queue depth 32 on the raw file through io_uring.
+	fu = tmp "/md-uring"
+	print "| test | raw file, io_uring O_DIRECT, median (spread) | stock buffered / raw | ours buffered / raw | stock dio / raw | ours dio / raw |" > fu
+	print "|---|---|---|---|---|---|" > fu
+	for (i = 1; i <= nt; i++) {
+		t = order[i]; if (t !~ /-uring$/) continue
+		b = substr(t, 1, length(t) - 6)
+		stats("raw", t); rm = M; rs = sprintf("%s %s (%s)", fmt(M), U[t], spread(M, LO, HI))
+		line = "| " b " | " rs
+		split("stock-buffered ours-buffered stock-dio ours-dio", L, " ")
+		for (k = 1; k <= 4; k++) {
+			split(L[k], p, "-"); stats(p[1], b "-" p[2])
+			line = line " | " ((M == "" || rm == "" || rm == 0) ? "-" : sprintf("%.3f", M / rm))
+		}
+		print line " |" > fu
+	}
+	close(fu)
 
 	# Goals.
 	ng = 0; gmet = 0
@@ -314,6 +332,12 @@ fi
 	echo "the page cache it reads from. ext4 rows: page cache dropped first, as for the devices."
 	echo
 	cat "$TMP/md-file"
+	echo
+	echo "The random jobs at queue depth 32 again on the raw file, through io_uring with"
+	echo "O_DIRECT (tmpfs takes it too): what the backing store does at that depth with"
+	echo "no block device on top."
+	echo
+	cat "$TMP/md-uring"
 	echo
 	echo "## Control path"
 	echo
