@@ -85,6 +85,8 @@
 #define LO_CONFIGURE_TRIES	8
 
 #define LO_DEFAULT_QUEUE_DEPTH	128
+/* Direct I/O in flight beyond which queue_rq() stops submitting it. */
+#define LO_INLINE_DEPTH		4
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
 
@@ -111,6 +113,7 @@ struct loop_device {
 	spinlock_t		lo_work_lock;	/* see the top of the file */
 	struct list_head	lo_work_list;	/* requests for lo_work */
 	struct work_struct	lo_work;	/* drains lo_work_list */
+	atomic_t		lo_inflight;	/* started, not yet ended */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
 	struct blk_mq_tag_set	lo_tag_set;
@@ -195,24 +198,28 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * queue_rq() (the queue is BLK_MQ_F_BLOCKING, so it may sleep) moves a read
  * or write in the submitter's context when that costs no more than a copy:
  * with IOCB_NOWAIT when the backing file supports it, falling back to the
- * worker on -EAGAIN; outright when the file lives in memory (tmpfs), whose
- * reads and writes are copies to and from the page cache that only block
- * to allocate memory.  Everything else, and every flush, discard and
- * write-zeroes, goes to a worker: requests of the root cgroup (which cannot
- * be throttled) join lo_work_list, which one work item per device drains in
- * order, so that a deep queue costs one worker, not one per request; a
- * request charged to another cgroup gets a work item of its own, run in
- * that cgroup's name, so that a throttled cgroup never holds up the I/O of
- * another.  Direct I/O completes asynchronously through lo_rw_complete().
- * A partial transfer continues where it stopped.
+ * worker on -EAGAIN (and for direct I/O only while few requests are in
+ * flight: a deep queue is submitted faster by the worker on another CPU);
+ * outright when the file lives in memory (tmpfs), whose reads and writes are
+ * copies to and from the page cache that only block to allocate memory.
+ * Everything else, and every flush, discard and write-zeroes, goes to a
+ * worker: requests of the root cgroup (which cannot be throttled) join
+ * lo_work_list, which one work item per device drains in order, so that a
+ * deep queue costs one worker, not one per request; a request charged to
+ * another cgroup gets a work item of its own, run in that cgroup's name, so
+ * that a throttled cgroup never holds up the I/O of another.  Direct I/O
+ * completes asynchronously through lo_rw_complete().  A partial transfer
+ * continues where it stopped.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct loop_device *lo = rq->q->queuedata;
 
 	if (cmd->bvec_owned)
 		kfree(cmd->bvec);
+	atomic_dec(&lo->lo_inflight);
 	blk_mq_end_request(rq, status);
 }
 
@@ -635,6 +642,7 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	enum lo_submit mode;
 	unsigned int noio;
 	bool handled;
+	int depth;
 
 	if (READ_ONCE(lo->lo_state) != LO_BOUND)
 		return BLK_STS_IOERR;
@@ -643,11 +651,21 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_IOERR;
 
 	blk_mq_start_request(rq);
+	depth = atomic_inc_return(&lo->lo_inflight);
 	cmd->bvec = NULL;
 	cmd->bvec_owned = false;
 	cmd->done = 0;
 
 	mode = lo_submit_mode(lo, rq);
+	/*
+	 * Direct I/O piling up: leave submitting it to the worker, which may
+	 * run on another CPU, and let this one get on with queueing.  Only
+	 * direct I/O: there the worker never waits for the data, while a
+	 * buffered read here at least starts the readahead it will wait on.
+	 */
+	if (mode == LO_SUBMIT_NOWAIT && lo->lo_use_dio &&
+	    depth > LO_INLINE_DEPTH)
+		mode = LO_SUBMIT_WORKER;
 	if (mode != LO_SUBMIT_WORKER) {
 		cmd->nowait = mode == LO_SUBMIT_NOWAIT;
 		noio = memalloc_noio_save();
