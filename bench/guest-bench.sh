@@ -31,9 +31,12 @@
 #   bench.iters=1000   GET_FREE calls per N
 #   bench.pairsecs=1   seconds of ADD+REMOVE pairs
 #   bench.data=1 bench.ctl=1   0 skips that part
+#   bench.only=TEXT    only the fio jobs whose test name contains TEXT
+#                      (randwrite-qd32-ext4-buffered, say), raw file included
 
 RB=/usr/real/bin
 ROUNDS=3 RUNTIME=1200ms SIZE=256 MAXN=5000 ITERS=1000 PAIRSECS=1 DATA=1 CTL=1
+ONLY=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bench.rounds=*) ROUNDS=${arg#*=} ;;
@@ -44,6 +47,7 @@ for arg in $(cat /proc/cmdline); do
 	bench.pairsecs=*) PAIRSECS=${arg#*=} ;;
 	bench.data=*) DATA=${arg#*=} ;;
 	bench.ctl=*) CTL=${arg#*=} ;;
+	bench.only=*) ONLY=${arg#*=} ;;
 	esac
 done
 
@@ -127,6 +131,10 @@ fio_set() {
 		IFS=: read -r name rw bs qd <<EOF
 $j
 EOF
+		case "$name-$3" in
+		*"$ONLY"*) ;;
+		*) continue ;;
+		esac
 		fio_job "$1" "$2" "$name-$3" "$4" "$rw" "$bs" "$qd" "${6:-}"
 	done
 }
@@ -159,7 +167,7 @@ ctl_path() {
 	grep -v '^test=\|^# ' /tmp/ctl.out | sed "s/^/BENCH-INFO module=$1 round=$2 /"
 }
 
-info "rounds=$ROUNDS runtime=$RUNTIME size=${SIZE}M maxn=$MAXN iters=$ITERS pairsecs=$PAIRSECS data=$DATA ctl=$CTL cpus=$(nproc) kernel=$(uname -r)"
+info "rounds=$ROUNDS runtime=$RUNTIME size=${SIZE}M maxn=$MAXN iters=$ITERS pairsecs=$PAIRSECS data=$DATA ctl=$CTL only=$ONLY cpus=$(nproc) kernel=$(uname -r)"
 info "modules: ours $(md5sum < /lib/loop-under-test.ko | cut -c1-12) stock $(md5sum < /lib/loop-stock.ko | cut -c1-12)"
 if cmp -s /lib/loop-under-test.ko /lib/loop-stock.ko; then
 	echo "BENCH-ERROR /lib/loop-under-test.ko is the stock module (initramfs built with LOOP_KO=stock?)"
