@@ -196,12 +196,14 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * The I/O path.
  *
  * queue_rq() (the queue is BLK_MQ_F_BLOCKING, so it may sleep) moves a read
- * or write in the submitter's context when that costs no more than a copy:
- * with IOCB_NOWAIT when the backing file supports it, falling back to the
- * worker on -EAGAIN (and for direct I/O only while few requests are in
- * flight: a deep queue is submitted faster by the worker on another CPU);
- * outright when the file lives in memory (tmpfs), whose reads and writes are
- * copies to and from the page cache that only block to allocate memory.
+ * or write in the submitter's context when that costs no more than a copy
+ * and cannot wait for I/O it started itself: with IOCB_NOWAIT when the
+ * backing file supports it and the bios it submits cannot upset the
+ * caller's plug, falling back to the worker on -EAGAIN (and for direct I/O
+ * only while few requests are in flight: a deep queue is submitted faster
+ * by the worker on another CPU); outright when the file lives in memory
+ * (tmpfs), whose reads and writes are copies to and from the page cache
+ * that only block to allocate memory.
  * Everything else, and every flush, discard and write-zeroes, goes to a
  * worker: requests of the root cgroup (which cannot be throttled) join
  * lo_work_list, which one work item per device drains in order, so that a
@@ -603,8 +605,19 @@ enum lo_submit {
 	LO_SUBMIT_HERE,		/* here, blocking if need be */
 };
 
+/*
+ * Bios the backing file submits from queue_rq() go into current->plug
+ * unless submit_bio() holds them back on current->bio_list.  With a plug
+ * and no bio_list, our caller is most likely flushing that very plug, and
+ * blk_mq_flush_plug_list() does not expect the list it walks to grow.
+ */
+static bool lo_may_submit_bios(void)
+{
+	return !current->plug || current->bio_list;
+}
+
 static enum lo_submit lo_submit_mode(struct loop_device *lo,
-				     struct request *rq)
+				     struct request *rq, int depth)
 {
 	struct file *file = lo->lo_backing_file;
 	fmode_t fmode = file->f_mode;
@@ -626,11 +639,19 @@ static enum lo_submit lo_submit_mode(struct loop_device *lo,
 	/* The worker charges the request's cgroups, not the submitter's. */
 	if (!lo_rq_in_current_blkcg(rq))
 		return LO_SUBMIT_WORKER;
-	if (nowait)
-		return LO_SUBMIT_NOWAIT;
 	if (shmem_mapping(file->f_mapping))
 		return LO_SUBMIT_HERE;
-	return LO_SUBMIT_WORKER;
+	if (!nowait || !lo_may_submit_bios())
+		return LO_SUBMIT_WORKER;
+	/*
+	 * Direct I/O piling up: leave submitting it to the worker, which may
+	 * run on another CPU, and let this one get on with queueing.  Only
+	 * direct I/O: there the worker never waits for the data, while a
+	 * buffered read here at least starts the readahead it will wait on.
+	 */
+	if (lo->lo_use_dio && depth > LO_INLINE_DEPTH)
+		return LO_SUBMIT_WORKER;
+	return LO_SUBMIT_NOWAIT;
 }
 
 static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -639,9 +660,8 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct loop_device *lo = rq->q->queuedata;
-	enum lo_submit mode;
+	bool handled = false;
 	unsigned int noio;
-	bool handled;
 	int depth;
 
 	if (READ_ONCE(lo->lo_state) != LO_BOUND)
@@ -655,26 +675,23 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec = NULL;
 	cmd->bvec_owned = false;
 	cmd->done = 0;
+	cmd->nowait = false;
 
-	mode = lo_submit_mode(lo, rq);
-	/*
-	 * Direct I/O piling up: leave submitting it to the worker, which may
-	 * run on another CPU, and let this one get on with queueing.  Only
-	 * direct I/O: there the worker never waits for the data, while a
-	 * buffered read here at least starts the readahead it will wait on.
-	 */
-	if (mode == LO_SUBMIT_NOWAIT && lo->lo_use_dio &&
-	    depth > LO_INLINE_DEPTH)
-		mode = LO_SUBMIT_WORKER;
-	if (mode != LO_SUBMIT_WORKER) {
-		cmd->nowait = mode == LO_SUBMIT_NOWAIT;
-		noio = memalloc_noio_save();
+	noio = memalloc_noio_save();
+	switch (lo_submit_mode(lo, rq, depth)) {
+	case LO_SUBMIT_NOWAIT:
+		cmd->nowait = true;
 		handled = lo_rw(lo, cmd);
-		memalloc_noio_restore(noio);
-		if (handled)
-			return BLK_STS_OK;
+		break;
+	case LO_SUBMIT_HERE:
+		handled = lo_rw(lo, cmd);
+		break;
+	case LO_SUBMIT_WORKER:
+		break;
 	}
-	lo_punt(lo, cmd);
+	memalloc_noio_restore(noio);
+	if (!handled)
+		lo_punt(lo, cmd);
 	return BLK_STS_OK;
 }
 
