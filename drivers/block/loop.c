@@ -57,6 +57,7 @@
 #include <linux/kthread.h>
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/shmem_fs.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -202,8 +203,8 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * caller's plug, falling back to the worker on -EAGAIN (and for direct I/O
  * only while few requests are in flight: a deep queue is submitted faster
  * by the worker on another CPU); outright when the file lives in memory
- * (tmpfs), whose reads and writes are copies to and from the page cache
- * that only block to allocate memory.
+ * (tmpfs) and every page of the range is there, as a copy that needs no
+ * I/O at all.
  * Everything else, and every flush, discard and write-zeroes, goes to a
  * worker: requests of the root cgroup (which cannot be throttled) join
  * lo_work_list, which one work item per device drains in order, so that a
@@ -602,7 +603,7 @@ static bool lo_rq_in_current_blkcg(struct request *rq)
 enum lo_submit {
 	LO_SUBMIT_WORKER,	/* in the worker */
 	LO_SUBMIT_NOWAIT,	/* here with IOCB_NOWAIT, else in the worker */
-	LO_SUBMIT_HERE,		/* here, blocking if need be */
+	LO_SUBMIT_RESIDENT,	/* here if all in memory, else in the worker */
 };
 
 /*
@@ -640,7 +641,7 @@ static enum lo_submit lo_submit_mode(struct loop_device *lo,
 	if (!lo_rq_in_current_blkcg(rq))
 		return LO_SUBMIT_WORKER;
 	if (shmem_mapping(file->f_mapping))
-		return LO_SUBMIT_HERE;
+		return LO_SUBMIT_RESIDENT;
 	if (!nowait || !lo_may_submit_bios())
 		return LO_SUBMIT_WORKER;
 	/*
@@ -652,6 +653,35 @@ static enum lo_submit lo_submit_mode(struct loop_device *lo,
 	if (lo->lo_use_dio && depth > LO_INLINE_DEPTH)
 		return LO_SUBMIT_WORKER;
 	return LO_SUBMIT_NOWAIT;
+}
+
+/*
+ * tmpfs reads and writes what it has in memory without any I/O, but reads
+ * a swapped-out page back in and waits for it; under submit_bio() that read
+ * would not even start before we return.  So a request on tmpfs is moved
+ * here only if every page of its range is in memory, and those pages are
+ * held meanwhile: reclaim does not swap out a page somebody else holds
+ * (pageout() wants it freeable).  At most one folio batch is held, so
+ * larger requests on small folios go to the worker.  Returns false,
+ * having done nothing, when the range is not all there.
+ */
+static bool lo_rw_resident(struct loop_device *lo, struct loop_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	loff_t pos = lo_rq_pos(lo, rq);
+	pgoff_t index = pos >> PAGE_SHIFT;
+	pgoff_t last = (pos + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT;
+	struct folio_batch fbatch;
+	bool handled = false;
+
+	folio_batch_init(&fbatch);
+	/* Stops at the first page that is not in memory. */
+	filemap_get_folios_contig(lo->lo_backing_file->f_mapping, &index,
+				  last, &fbatch);
+	if (index > last)
+		handled = lo_rw(lo, cmd);
+	folio_batch_release(&fbatch);
+	return handled;
 }
 
 static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -683,8 +713,8 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 		cmd->nowait = true;
 		handled = lo_rw(lo, cmd);
 		break;
-	case LO_SUBMIT_HERE:
-		handled = lo_rw(lo, cmd);
+	case LO_SUBMIT_RESIDENT:
+		handled = lo_rw_resident(lo, cmd);
 		break;
 	case LO_SUBMIT_WORKER:
 		break;
