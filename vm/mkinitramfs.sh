@@ -10,7 +10,8 @@
 #                              with the shared libraries ldd lists
 #   /lib/modules/$KVER/        modules.dep etc. from `depmod -b`; the module
 #                              under test as kernel/drivers/block/loop.ko, and
-#                              the stock ext4 (+deps), crc32c, virtio_blk, all
+#                              the stock ext4 (+deps), crc32c, virtio_blk, brd
+#                              (a RAM disk to swap to), all
 #                              uncompressed (busybox modprobe cannot read .xz)
 #   /lib/loop-under-test.ko    the module under test again, for insmod
 #   /lib/loop-stock.ko         Debian's loop.ko, for comparisons
@@ -38,7 +39,7 @@ LOOP_KO=${LOOP_KO:-ours}
 
 REAL_TOOLS="losetup blockdev mkfs.ext4 mke2fs e2fsck sfdisk fio stress-ng mount umount"
 # Stock modules wanted in the guest (with their dependencies from modules.dep).
-STOCK_MODS="ext4 crc32c_intel crc32c_generic virtio_blk"
+STOCK_MODS="ext4 crc32c_intel crc32c_generic virtio_blk brd"
 
 die() { echo "initramfs: error: $*" >&2; exit 1; }
 

@@ -5,6 +5,8 @@
  */
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/wait.h>
 #include <linux/aio_abi.h>
 
@@ -856,6 +858,217 @@ TEST_F(backing, charged_to_cgroup)
 	memset(buf, 0, len);
 	ASSERT_EQ(0, full_pread(s->dfd, buf, len, 0));
 	EXPECT_EQ(-1, loop_pattern_check(buf, len, 0, 9));
+	free(buf);
+}
+
+/* --- tmpfs pages out in swap ------------------------------------------- */
+
+#define SWAP_DEV	"/dev/ram0"
+#define SWAP_MAGIC	"SWAPSPACE2"
+
+/*
+ * A tmpfs backing file whose pages were swapped out.  Reading such a page
+ * back starts I/O to the swap device and waits for it; done in queue_rq()
+ * under submit_bio(), that I/O would only start once queue_rq() returned,
+ * and the request would hang for good.  The swap device is a RAM disk
+ * (brd): it completes the write-out at once, so the pages leave the swap
+ * cache too and the next access has to read them back.
+ */
+FIXTURE(swapped) {
+	int ctl;
+	int nr;
+	int fd;
+	int dfd;
+	int backfd;
+	char backing[PATH_MAX];
+	bool brd_loaded;
+	bool swap_on;
+	struct loop_snap snap;
+};
+
+FIXTURE_VARIANT(swapped) {
+	bool write;
+};
+
+FIXTURE_VARIANT_ADD(swapped, read) {
+	.write = false,
+};
+
+FIXTURE_VARIANT_ADD(swapped, write) {
+	.write = true,
+};
+
+/*
+ * Make SWAP_DEV a swap device and turn it on; 0 or -errno.  *@brd_loaded
+ * says whether we loaded brd for it.
+ */
+static int swapped_swapon(bool *brd_loaded)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long long size;
+	unsigned char *hdr;
+	uint32_t *info;
+	int fd, ret = 0;
+
+	if (access("/sys/module/brd", F_OK)) {
+		if (system("modprobe brd rd_nr=1 rd_size=8192 >/dev/null 2>&1"))
+			return -ENODEV;
+		*brd_loaded = true;
+	}
+	if (loop_wait_path(SWAP_DEV, true, LOOP_NODE_WAIT_MS))
+		return -ENODEV;
+	fd = open(SWAP_DEV, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	hdr = calloc(1, page);
+	if (!hdr || ioctl(fd, BLKGETSIZE64, &size)) {
+		ret = hdr ? -errno : -ENOMEM;
+		goto out;
+	}
+	/* union swap_header, version 1: words after 1 KiB of boot bits */
+	info = (uint32_t *)(hdr + 1024);
+	info[0] = 1;				/* version */
+	info[1] = size / page - 1;		/* last_page */
+	memcpy(hdr + page - 10, SWAP_MAGIC, 10);
+	if (pwrite(fd, hdr, page, 0) != page || fsync(fd))
+		ret = errno ? -errno : -EIO;
+out:
+	free(hdr);
+	close(fd);
+	if (ret)
+		return ret;
+	return swapon(SWAP_DEV, 0) ? -errno : 0;
+}
+
+/*
+ * Swap out the pages of the backing file: MADV_PAGEOUT reclaims the pages
+ * a process maps, so map them all first.  Returns the index of a page no
+ * longer in memory (in neither the page cache nor the swap cache), -EAGAIN
+ * if every page is still there, or -errno.
+ */
+static long swapped_page_out(int fd, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char vec[BACKING_SIZE / 512];
+	unsigned char *map;
+	size_t i;
+	long ret;
+
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	ret = madvise(map, len, MADV_PAGEOUT) ? -errno : 0;
+	munmap(map, len);
+	if (ret)
+		return ret;
+
+	/* A fresh mapping, never touched: mincore() tells what is left. */
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	ret = mincore(map, len, vec) ? -errno : -EAGAIN;
+	for (i = 0; ret == -EAGAIN && i < len / page; i++)
+		if (!(vec[i] & 1))
+			ret = i;
+	munmap(map, len);
+	return ret;
+}
+
+FIXTURE_SETUP(swapped)
+{
+	self->ctl = -1;
+	self->nr = -1;
+	self->fd = -1;
+	self->dfd = -1;
+	self->backfd = -1;
+	self->backing[0] = '\0';
+	self->brd_loaded = false;
+	self->swap_on = false;
+
+	if (loop_not_ready())
+		SKIP(return, "%s", loop_not_ready());
+	loop_snap_take(&self->snap);
+	self->ctl = loop_ctl_open();
+	ASSERT_LE(0, self->ctl);
+}
+
+FIXTURE_TEARDOWN(swapped)
+{
+	if (self->dfd >= 0)
+		close(self->dfd);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->nr >= 0)
+		EXPECT_EQ(0, loop_unbind(self->nr));
+	EXPECT_EQ(0, loop_snap_restore(&self->snap));
+	/* Brings the file's pages back in, before the file goes. */
+	if (self->swap_on)
+		EXPECT_EQ(0, swapoff(SWAP_DEV));
+	if (self->backfd >= 0)
+		close(self->backfd);
+	if (self->backing[0])
+		unlink(self->backing);
+	if (self->brd_loaded)
+		EXPECT_EQ(0, system("modprobe -r brd"));
+	if (self->ctl >= 0)
+		close(self->ctl);
+}
+
+/* The request for a swapped-out page completes, with the right data. */
+TEST_F(swapped, request_completes)
+{
+	size_t len = BACKING_SIZE, bs = 4096;
+	unsigned char *buf;
+	off_t pos;
+	long pg;
+	int ret;
+
+	if (access("/proc/swaps", F_OK))
+		SKIP(return, "the kernel has no swap (CONFIG_SWAP)");
+	ret = swapped_swapon(&self->brd_loaded);
+	if (ret == -ENODEV)
+		SKIP(return, "no RAM disk %s to swap to (brd)", SWAP_DEV);
+	ASSERT_EQ(0, ret) TH_LOG("swapon %s: %s", SWAP_DEV, strerror(-ret));
+	self->swap_on = true;
+
+	buf = aligned_buf(len);
+	ASSERT_NE(NULL, buf);
+	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
+					   len, 0);
+	ASSERT_LE(0, self->backfd);
+	loop_pattern_fill(buf, len, 0, 11);
+	ASSERT_EQ(0, full_pwrite(self->backfd, buf, len, 0));
+
+	pg = swapped_page_out(self->backfd, len);
+	if (pg == -EINVAL)
+		SKIP(return, "no MADV_PAGEOUT");
+	if (pg == -EAGAIN)
+		SKIP(return, "no page of the tmpfs file left memory");
+	ASSERT_LE(0, pg) TH_LOG("paging out: %s", strerror(-pg));
+	pos = pg * sysconf(_SC_PAGESIZE);
+
+	self->nr = loop_ctl_get_free(self->ctl);
+	ASSERT_LE(0, self->nr);
+	self->fd = loop_open(self->nr, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, 0, 0, 0, NULL));
+	/* O_DIRECT: one request, issued from submit_bio() */
+	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, self->dfd);
+
+	if (variant->write) {
+		loop_pattern_fill(buf, bs, pos, 12);
+		ASSERT_EQ(0, full_pwrite(self->dfd, buf, bs, pos));
+		memset(buf, 0, bs);
+		ASSERT_EQ(0, full_pread(self->backfd, buf, bs, pos));
+		EXPECT_EQ(-1, loop_pattern_check(buf, bs, pos, 12))
+			TH_LOG("the write to page %ld must be in the file", pg);
+	} else {
+		memset(buf, 0, bs);
+		ASSERT_EQ(0, full_pread(self->dfd, buf, bs, pos));
+		EXPECT_EQ(-1, loop_pattern_check(buf, bs, pos, 11))
+			TH_LOG("page %ld must read back as written", pg);
+	}
 	free(buf);
 }
 
