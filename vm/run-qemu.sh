@@ -47,10 +47,14 @@ CONSOLE=${CONSOLE:-full}
 [ -f "$INITRD" ] || { echo "run-qemu: $INITRD missing; run 'make initramfs'" >&2; exit 2; }
 mkdir -p "$B/logs"
 
-# A soft lockup or a task hung for 60 s (set by /init) panics the guest, so a
-# deadlock ends the run at once instead of at QEMU_TIMEOUT (override with
-# APPEND="softlockup_panic=0 hung_task_panic=0").
-cmdline="console=ttyS0,115200 panic=-1 loglevel=5 softlockup_panic=1 hung_task_panic=1"
+# An oops, a warning (a KASAN report is one), a soft lockup or a task hung
+# for 60 s (set by /init) panics the guest, and panic=-1 with -no-reboot
+# ends QEMU: after a crash the tasks it killed would otherwise hold their
+# locks until QEMU_TIMEOUT.  Any of them fails the run anyway.  All but the
+# oops can be turned off: APPEND="panic_on_warn=0 softlockup_panic=0
+# hung_task_panic=0".
+cmdline="console=ttyS0,115200 panic=-1 oops=panic panic_on_warn=1 loglevel=5"
+cmdline="$cmdline softlockup_panic=1 hung_task_panic=1"
 cmdline="$cmdline looptest.mode=$MODE"
 if [ -n "${TESTS:-}" ]; then
 	cmdline="$cmdline looptest.tests=$(echo $TESTS | tr ' ' ',')"
