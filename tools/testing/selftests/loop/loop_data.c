@@ -1084,26 +1084,24 @@ FIXTURE_SETUP(swapped)
 	ASSERT_LE(0, self->ctl);
 }
 
-FIXTURE_TEARDOWN(swapped)
+/*
+ * In the parent: the harness skips a child's teardown after a failed
+ * ASSERT, and swap left on would fail every later run of this test.  The
+ * child's descriptors closed when it exited; what is left is named by
+ * paths and numbers, which self, shared with the parent, still holds.
+ */
+FIXTURE_TEARDOWN_PARENT(swapped)
 {
-	if (self->dfd >= 0)
-		close(self->dfd);
-	if (self->fd >= 0)
-		close(self->fd);
 	if (self->nr >= 0)
 		EXPECT_EQ(0, loop_unbind(self->nr));
 	EXPECT_EQ(0, loop_snap_restore(&self->snap));
 	/* Brings the file's pages back in, before the file goes. */
 	if (self->swap_on)
 		EXPECT_EQ(0, swapoff(SWAP_DEV));
-	if (self->backfd >= 0)
-		close(self->backfd);
 	if (self->backing[0])
 		unlink(self->backing);
 	if (self->brd_loaded)
 		EXPECT_EQ(0, system("modprobe -r brd"));
-	if (self->ctl >= 0)
-		close(self->ctl);
 }
 
 /* The request for a swapped-out page completes, with the right data. */
@@ -1117,6 +1115,9 @@ TEST_F(swapped, request_completes)
 
 	if (access("/proc/swaps", F_OK))
 		SKIP(return, "the kernel has no swap (CONFIG_SWAP)");
+	/* An empty range: 0 if the kernel knows the advice. */
+	if (madvise(NULL, 0, MADV_PAGEOUT))
+		SKIP(return, "no madvise(MADV_PAGEOUT): %s", strerror(errno));
 	ret = swapped_swapon(&self->brd_loaded);
 	if (ret == -ENODEV)
 		SKIP(return, "no RAM disk %s to swap to (brd)", SWAP_DEV);
@@ -1132,8 +1133,6 @@ TEST_F(swapped, request_completes)
 	ASSERT_EQ(0, full_pwrite(self->backfd, buf, len, 0));
 
 	pg = swapped_page_out(self->backfd, len);
-	if (pg == -EINVAL)
-		SKIP(return, "no MADV_PAGEOUT");
 	if (pg == -EAGAIN)
 		SKIP(return, "no page of the tmpfs file left memory");
 	ASSERT_LE(0, pg) TH_LOG("paging out: %s", strerror(-pg));
