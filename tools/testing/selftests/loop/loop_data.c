@@ -626,10 +626,12 @@ static const char *backing_unavailable(int ret)
 }
 
 /*
- * The backing file and the device under test.  Done from the test body, not
- * the setup, so that the teardown undoes whatever part of it succeeded.
+ * The backing file, and the device under test bound to it with @lo_flags.
+ * Done from the test body, not the setup, so that the teardown undoes
+ * whatever part of it succeeded.
  */
-static int backing_prepare(struct backing_state *s, bool ext4, bool cgroup)
+static int backing_prepare(struct backing_state *s, bool ext4, bool cgroup,
+			   uint32_t lo_flags)
 {
 	long nr;
 	int ret;
@@ -652,7 +654,9 @@ static int backing_prepare(struct backing_state *s, bool ext4, bool cgroup)
 		return nr;
 	s->nr = nr;
 	s->fd = loop_open(s->nr, O_RDWR);
-	return s->fd < 0 ? s->fd : 0;
+	if (s->fd < 0)
+		return s->fd;
+	return loop_configure(s->fd, s->backfd, lo_flags, 0, 0, 0, NULL);
 }
 
 FIXTURE_SETUP(backing)
@@ -789,14 +793,12 @@ TEST_F(backing, round_trip)
 	unsigned char *buf;
 	int ret;
 
-	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	ret = backing_prepare(s, variant->ext4, variant->cgroup,
+			      variant->lo_flags);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
 				 strerror(-ret));
-
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, variant->lo_flags,
-				    0, 0, 0, NULL));
 	ASSERT_EQ(0, loop_get_status64(s->fd, &info));
 	ASSERT_EQ(variant->lo_flags, info.lo_flags & LO_FLAGS_DIRECT_IO)
 		TH_LOG("the variant's direct I/O setting must hold");
@@ -838,14 +840,12 @@ TEST_F(backing, many_in_flight)
 	int i, pass, got;
 	int ret;
 
-	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	ret = backing_prepare(s, variant->ext4, variant->cgroup,
+			      variant->lo_flags);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
 				 strerror(-ret));
-
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, variant->lo_flags,
-				    0, 0, 0, NULL));
 	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
 	if (syscall(SYS_io_setup, NR, &ctx))
@@ -914,13 +914,12 @@ TEST_F_TIMEOUT(backing, writeback_under_load, 180)
 	int ret, i, pass;
 	size_t len;
 
-	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	ret = backing_prepare(s, variant->ext4, variant->cgroup,
+			      variant->lo_flags);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
 				 strerror(-ret));
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, variant->lo_flags,
-				    0, 0, 0, NULL));
 	size = loop_dev_size(s->fd);
 	ASSERT_LT(0, size);
 	len = size < (4 << 20) ? size : (4 << 20);
@@ -989,12 +988,12 @@ TEST_F(backing, charged_to_cgroup)
 
 	if (!variant->cgroup || variant->lo_flags)
 		SKIP(return, "the buffered cgroup variant checks this");
-	ret = backing_prepare(s, variant->ext4, variant->cgroup);
+	ret = backing_prepare(s, variant->ext4, variant->cgroup,
+			      variant->lo_flags);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not prepare the backing file: %s",
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
 				 strerror(-ret));
-	ASSERT_EQ(0, loop_configure(s->fd, s->backfd, 0, 0, 0, 0, NULL));
 	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
 	buf = aligned_buf(len);
