@@ -948,7 +948,7 @@ TEST_F_TIMEOUT(backing, writeback_under_load, 180)
 		ASSERT_LE(0, pid);
 		if (!pid)
 			backing_spin(ppid);
-		/* Only here: self is shared with the child as well. */
+		/* Stored after the fork: self is shared with the child. */
 		s->spinner[i] = pid;
 	}
 
