@@ -137,6 +137,8 @@ struct loop_cmd {
 	unsigned int		done;		/* bytes moved so far */
 	bool			bvec_owned;	/* bvec was allocated by us */
 	bool			nowait;		/* this attempt must not block */
+	bool			in_worker;	/* a worker moves it */
+	blk_status_t		status;		/* for lo_complete_rq() */
 };
 
 static DEFINE_IDR(loop_index_idr);
@@ -210,7 +212,8 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * lo_work_list, which one work item per device drains in order, so that a
  * deep queue costs one worker, not one per request; a request charged to
  * another cgroup gets a work item of its own, run in that cgroup's name, so
- * that a throttled cgroup never holds up the I/O of another.  Direct I/O
+ * that a throttled cgroup never holds up the I/O of another.  A request a
+ * worker finishes itself ends on the CPU that submitted it.  Direct I/O
  * completes asynchronously through lo_rw_complete().  A partial transfer
  * continues where it stopped.
  */
@@ -223,7 +226,24 @@ static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 	if (cmd->bvec_owned)
 		kfree(cmd->bvec);
 	atomic_dec(&lo->lo_inflight);
+	if (cmd->in_worker) {
+		/*
+		 * End it on the CPU that submitted it, as blk-mq arranges:
+		 * the completions up the stack (io_uring's, say) run there
+		 * and the worker gets on with the next request.
+		 */
+		cmd->status = status;
+		blk_mq_complete_request(rq);
+		return;
+	}
 	blk_mq_end_request(rq, status);
+}
+
+static void lo_complete_rq(struct request *rq)
+{
+	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	blk_mq_end_request(rq, cmd->status);
 }
 
 /* Describe the whole request as one array of bio_vecs. */
@@ -347,6 +367,8 @@ static void lo_rw_complete(struct kiocb *iocb, long ret)
 
 	if (req_op(rq) == REQ_OP_WRITE)
 		kiocb_end_write(iocb);
+	/* Ended where the backing file completed it, not redirected. */
+	cmd->in_worker = false;
 	if (lo_rw_result(cmd, ret) != LO_RW_DONE)
 		lo_punt(rq->q->queuedata, cmd);
 }
@@ -565,6 +587,7 @@ static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 	bool idle;
 
 	cmd->nowait = false;
+	cmd->in_worker = true;
 	if (lo_rq_cgroup(blk_mq_rq_from_pdu(cmd))) {
 		INIT_WORK(&cmd->work, lo_workfn);
 		queue_work(lo->lo_wq, &cmd->work);
@@ -706,6 +729,7 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec_owned = false;
 	cmd->done = 0;
 	cmd->nowait = false;
+	cmd->in_worker = false;
 
 	noio = memalloc_noio_save();
 	switch (lo_submit_mode(lo, rq, depth)) {
@@ -727,6 +751,7 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 static const struct blk_mq_ops lo_mq_ops = {
 	.queue_rq	= lo_queue_rq,
+	.complete	= lo_complete_rq,
 };
 
 /*
