@@ -88,6 +88,10 @@
 #define LO_DEFAULT_QUEUE_DEPTH	128
 /* Direct I/O in flight beyond which queue_rq() stops submitting it. */
 #define LO_INLINE_DEPTH		4
+/* Requests that go to the worker once a deep queue is seen. */
+#define LO_DEEP_BUDGET		512
+/* Requests finished in queue_rq() between two that test for a deep queue. */
+#define LO_PROBE_INTERVAL	256
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
 
@@ -115,6 +119,11 @@ struct loop_device {
 	struct list_head	lo_work_list;	/* requests for lo_work */
 	struct work_struct	lo_work;	/* drains lo_work_list */
 	atomic_t		lo_inflight;	/* started, not yet ended */
+	/* lo_deep_queue() */
+	unsigned int		lo_probe;	/* requests since the last probe */
+	unsigned int		lo_deep;	/* requests left to the worker */
+	struct request		*lo_probe_rq;	/* the probe, until it ends */
+	struct task_struct	*lo_probe_task;	/* who submitted it */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
 	struct blk_mq_tag_set	lo_tag_set;
@@ -206,7 +215,8 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * only while few requests are in flight: a deep queue is submitted faster
  * by the worker on another CPU); outright when the file lives in memory
  * (tmpfs) and every page of the range is there, as a copy that needs no
- * I/O at all.
+ * I/O at all.  While the submitter keeps a deep queue, those copies go to
+ * the worker as well, so that they run on another CPU (lo_deep_queue()).
  * Everything else, and every flush, discard and write-zeroes, goes to a
  * worker: requests of the root cgroup (which cannot be throttled) join
  * lo_work_list, which one work item per device drains in order, so that a
@@ -226,6 +236,8 @@ static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 	if (cmd->bvec_owned)
 		kfree(cmd->bvec);
 	atomic_dec(&lo->lo_inflight);
+	if (READ_ONCE(lo->lo_probe_rq) == rq)
+		WRITE_ONCE(lo->lo_probe_rq, NULL);
 	if (cmd->in_worker) {
 		/*
 		 * End it on the CPU that submitted it, as blk-mq arranges:
@@ -640,6 +652,58 @@ static bool lo_may_submit_bios(void)
 	return !current->plug || current->bio_list;
 }
 
+/*
+ * A request that queue_rq() finishes by itself is complete before the next
+ * one arrives, so a submitter that keeps 32 requests in flight looks to the
+ * device just like one that waits for each, and queue_rq() would serve both
+ * on the submitter's CPU alone.  Telling them apart takes a request that
+ * does not finish at once: one in LO_PROBE_INTERVAL, the probe, goes to the
+ * worker.  A submitter that waits for it pays one hand-over, and its next
+ * request is finished here again.  If the same task submits again while the
+ * probe is still with the worker, it keeps a deep queue: the next
+ * LO_DEEP_BUDGET requests go to the worker, on another CPU, while this one
+ * goes on submitting, and then another probe looks again.  Other tasks do
+ * not count: two that wait for each of their requests are better served
+ * here, each on its own CPU.  Returns true if rq should go to the worker.
+ */
+static bool lo_deep_queue(struct loop_device *lo, struct request *rq)
+{
+	unsigned int n;
+
+	n = READ_ONCE(lo->lo_deep);
+	if (n) {
+		/* When it runs out, probe at once. */
+		if (n == 1)
+			WRITE_ONCE(lo->lo_probe, LO_PROBE_INTERVAL - 1);
+		WRITE_ONCE(lo->lo_deep, n - 1);
+		return true;
+	}
+	if (READ_ONCE(lo->lo_probe_rq) &&
+	    READ_ONCE(lo->lo_probe_task) == current) {
+		WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
+		return true;
+	}
+	n = READ_ONCE(lo->lo_probe) + 1;
+	if (n < LO_PROBE_INTERVAL) {
+		WRITE_ONCE(lo->lo_probe, n);
+		return false;
+	}
+	WRITE_ONCE(lo->lo_probe, 0);
+	/* Compared with current, never followed. */
+	WRITE_ONCE(lo->lo_probe_task, current);
+	WRITE_ONCE(lo->lo_probe_rq, rq);
+	return true;
+}
+
+/* Whether the page cache has the backing file's range of a request. */
+static bool lo_rq_cached(struct loop_device *lo, struct request *rq)
+{
+	loff_t pos = lo_rq_pos(lo, rq);
+
+	return filemap_range_has_page(lo->lo_backing_file->f_mapping, pos,
+				      pos + blk_rq_bytes(rq) - 1);
+}
+
 static enum lo_submit lo_submit_mode(struct loop_device *lo,
 				     struct request *rq, int depth)
 {
@@ -664,16 +728,26 @@ static enum lo_submit lo_submit_mode(struct loop_device *lo,
 	if (!lo_rq_in_current_blkcg(rq))
 		return LO_SUBMIT_WORKER;
 	if (shmem_mapping(file->f_mapping))
-		return LO_SUBMIT_RESIDENT;
+		return lo_deep_queue(lo, rq) ? LO_SUBMIT_WORKER :
+						 LO_SUBMIT_RESIDENT;
 	if (!nowait || !lo_may_submit_bios())
 		return LO_SUBMIT_WORKER;
 	/*
 	 * Direct I/O piling up: leave submitting it to the worker, which may
-	 * run on another CPU, and let this one get on with queueing.  Only
-	 * direct I/O: there the worker never waits for the data, while a
-	 * buffered read here at least starts the readahead it will wait on.
+	 * run on another CPU, and let this one get on with queueing.  It
+	 * completes later, so its depth shows without a probe.
 	 */
-	if (lo->lo_use_dio && depth > LO_INLINE_DEPTH)
+	if (lo->lo_use_dio)
+		return depth > LO_INLINE_DEPTH ? LO_SUBMIT_WORKER :
+						 LO_SUBMIT_NOWAIT;
+	/*
+	 * Buffered I/O that does not fail here is a copy.  In a deep queue
+	 * those go to the worker, but a read that misses the page cache is
+	 * still tried here: the attempt starts the read, so that the worker
+	 * waits for it instead of issuing it.
+	 */
+	if (lo_deep_queue(lo, rq) &&
+	    (req_op(rq) == REQ_OP_WRITE || lo_rq_cached(lo, rq)))
 		return LO_SUBMIT_WORKER;
 	return LO_SUBMIT_NOWAIT;
 }
