@@ -827,11 +827,15 @@ TEST_F(backing, round_trip)
 	free(buf);
 }
 
-/* Many requests in flight at once all complete, with their data. */
+/*
+ * Many requests in flight at once all complete, with their data.  Enough
+ * rounds that the driver sees the deep queue and serves part of it from
+ * the worker and part from queue_rq() (see lo_deep_queue()).
+ */
 TEST_F(backing, many_in_flight)
 {
 	struct backing_state *s = &self->s;
-	enum { NR = 32, LEN = 4096 };
+	enum { NR = 32, LEN = 4096, ROUNDS = 48 };
 	struct iocb iocbs[NR], *list[NR];
 	struct io_event events[NR];
 	struct timespec ts = { .tv_sec = 20 };
@@ -853,17 +857,21 @@ TEST_F(backing, many_in_flight)
 	buf = aligned_buf(NR * LEN);
 	ASSERT_NE(NULL, buf);
 
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 0)
-			loop_pattern_fill(buf, NR * LEN, 0, 8);
-		else
+	/* Even passes write a round's pattern, odd ones read it back. */
+	for (pass = 0; pass < 2 * ROUNDS; pass++) {
+		bool rd = pass & 1;
+		int seed = 8 + pass / 2;
+
+		if (rd)
 			memset(buf, 0, NR * LEN);
+		else
+			loop_pattern_fill(buf, NR * LEN, 0, seed);
 		memset(iocbs, 0, sizeof(iocbs));
 		for (i = 0; i < NR; i++) {
 			/* Scatter the requests: every other 4 KiB block. */
 			iocbs[i].aio_fildes = s->dfd;
-			iocbs[i].aio_lio_opcode = pass ? IOCB_CMD_PREAD :
-							 IOCB_CMD_PWRITE;
+			iocbs[i].aio_lio_opcode = rd ? IOCB_CMD_PREAD :
+						       IOCB_CMD_PWRITE;
 			iocbs[i].aio_buf = (uintptr_t)(buf + i * LEN);
 			iocbs[i].aio_nbytes = LEN;
 			iocbs[i].aio_offset = (int64_t)i * 2 * LEN;
@@ -880,17 +888,21 @@ TEST_F(backing, many_in_flight)
 			got += n;
 		}
 		for (i = 0; i < NR; i++) {
-			EXPECT_EQ(LEN, events[i].res)
-				TH_LOG("request %llu: res %lld",
+			ASSERT_EQ(LEN, events[i].res)
+				TH_LOG("pass %d, request %llu: res %lld", pass,
 				       (unsigned long long)events[i].data,
 				       (long long)events[i].res);
 		}
-	}
-	/* pass 1 read the blocks back into buf in request order */
-	for (i = 0; i < NR; i++) {
-		EXPECT_EQ(-1, loop_pattern_check(buf + i * LEN, LEN,
-						 (uint64_t)i * LEN, 8))
-			TH_LOG("block %d read back wrong", i);
+		if (!rd)
+			continue;
+		/* The blocks are back in buf in request order. */
+		for (i = 0; i < NR; i++) {
+			ASSERT_EQ(-1, loop_pattern_check(buf + i * LEN, LEN,
+							 (uint64_t)i * LEN,
+							 seed))
+				TH_LOG("pass %d: block %d read back wrong",
+				       pass, i);
+		}
 	}
 	syscall(SYS_io_destroy, ctx);
 	free(buf);
