@@ -26,6 +26,13 @@
  *                   complete in interrupt context) guards lo_work_list.
  *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
+ * no lock           guards lo_inflight (atomic) and the hints of
+ *                   lo_deep_queue() (lo_probe, lo_deep, lo_probe_rq,
+ *                   lo_probe_task): queue_rq() and completions on any CPU
+ *                   read and write them with READ_ONCE()/WRITE_ONCE(), and
+ *                   an update lost to a race only sends one request to the
+ *                   worker, or keeps one here, that would have gone the
+ *                   other way.
  *
  * Lock order:
  *   disk->open_mutex -> loop_chain_mutex -> lo->lo_mutex
