@@ -153,7 +153,7 @@ struct loop_cmd {
 	unsigned int		done;		/* bytes moved so far */
 	bool			bvec_owned;	/* bvec was allocated by us */
 	bool			nowait;		/* this attempt must not block */
-	bool			in_worker;	/* a worker moves it */
+	bool			end_remote;	/* on the submitting CPU */
 	blk_status_t		status;		/* for lo_complete_rq() */
 };
 
@@ -229,8 +229,8 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * lo_work_list, which one work item per device drains in order, so that a
  * deep queue costs one worker, not one per request; a request charged to
  * another cgroup gets a work item of its own, run in that cgroup's name, so
- * that a throttled cgroup never holds up the I/O of another.  A request a
- * worker finishes itself ends on the CPU that submitted it.  Direct I/O
+ * that a throttled cgroup never holds up the I/O of another.  A copy a
+ * worker made ends on the CPU that submitted the request.  Direct I/O
  * completes asynchronously through lo_rw_complete().  A partial transfer
  * continues where it stopped.
  */
@@ -245,11 +245,12 @@ static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 	atomic_dec(&lo->lo_inflight);
 	if (READ_ONCE(lo->lo_probe_rq) == rq)
 		WRITE_ONCE(lo->lo_probe_rq, NULL);
-	if (cmd->in_worker) {
+	if (cmd->end_remote) {
 		/*
-		 * End it on the CPU that submitted it, as blk-mq arranges:
-		 * the completions up the stack (io_uring's, say) run there
-		 * and the worker gets on with the next request.
+		 * A copy the worker made: end it on the CPU that submitted
+		 * it, as blk-mq arranges, so that the completions up the
+		 * stack (io_uring's, say) run there and the worker gets on
+		 * with the next request.
 		 */
 		cmd->status = status;
 		blk_mq_complete_request(rq);
@@ -387,7 +388,7 @@ static void lo_rw_complete(struct kiocb *iocb, long ret)
 	if (req_op(rq) == REQ_OP_WRITE)
 		kiocb_end_write(iocb);
 	/* Ended where the backing file completed it, not redirected. */
-	cmd->in_worker = false;
+	cmd->end_remote = false;
 	if (lo_rw_result(cmd, ret) != LO_RW_DONE)
 		lo_punt(rq->q->queuedata, cmd);
 }
@@ -599,6 +600,18 @@ static void lo_list_workfn(struct work_struct *work)
 	lo_worker_leave(&ws);
 }
 
+/*
+ * Whether the worker's part of a request is a copy, or a wait for direct
+ * I/O to a device.  Only a copy gains from ending the request on the
+ * submitting CPU; a worker that waits is idle anyway, and the detour costs
+ * (measured: random direct I/O at depth 32 on ext4, 0.86 of stock ending
+ * it in the worker, 0.64 ending it on the submitting CPU).
+ */
+static bool lo_worker_copies(struct loop_device *lo)
+{
+	return !lo->lo_use_dio || shmem_mapping(lo->lo_backing_file->f_mapping);
+}
+
 /* Hand a request to a worker; may be called in interrupt context. */
 static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 {
@@ -606,7 +619,7 @@ static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 	bool idle;
 
 	cmd->nowait = false;
-	cmd->in_worker = true;
+	cmd->end_remote = lo_worker_copies(lo);
 	if (lo_rq_cgroup(blk_mq_rq_from_pdu(cmd))) {
 		INIT_WORK(&cmd->work, lo_workfn);
 		queue_work(lo->lo_wq, &cmd->work);
@@ -810,7 +823,7 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec_owned = false;
 	cmd->done = 0;
 	cmd->nowait = false;
-	cmd->in_worker = false;
+	cmd->end_remote = false;
 
 	noio = memalloc_noio_save();
 	switch (lo_submit_mode(lo, rq, depth)) {
