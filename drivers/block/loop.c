@@ -155,6 +155,8 @@ struct loop_cmd {
 	bool			nowait;		/* this attempt must not block */
 	bool			end_remote;	/* on the submitting CPU */
 	blk_status_t		status;		/* for lo_complete_rq() */
+	atomic_t		holders;	/* of a queued iocb, lo_rw() */
+	int			result;		/* of a queued iocb */
 };
 
 static DEFINE_IDR(loop_index_idr);
@@ -231,8 +233,9 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * another cgroup gets a work item of its own, run in that cgroup's name, so
  * that a throttled cgroup never holds up the I/O of another.  A copy a
  * worker made ends on the CPU that submitted the request.  Direct I/O
- * completes asynchronously through lo_rw_complete().  A partial transfer
- * continues where it stopped.
+ * completes asynchronously through lo_rw_complete(), which goes on with the
+ * request only once the backing file has returned from queueing it.  A
+ * partial transfer continues where it stopped.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
@@ -387,6 +390,10 @@ static void lo_rw_complete(struct kiocb *iocb, long ret)
 
 	if (req_op(rq) == REQ_OP_WRITE)
 		kiocb_end_write(iocb);
+	cmd->result = ret;
+	/* Still inside ->read_iter() or ->write_iter(): lo_rw() goes on. */
+	if (!atomic_dec_and_test(&cmd->holders))
+		return;
 	/* Ended where the backing file completed it, not redirected. */
 	cmd->end_remote = false;
 	if (lo_rw_result(cmd, ret) != LO_RW_DONE)
@@ -426,6 +433,13 @@ static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 		if (lo->lo_use_dio) {
 			iocb->ki_flags |= IOCB_DIRECT;
 			iocb->ki_complete = lo_rw_complete;
+			/*
+			 * A file system may still read the iocb after queueing
+			 * it (ext4 updates the access time through ki_filp),
+			 * while the I/O completes on another CPU.  Both sides
+			 * hold the request; the last to let go goes on with it.
+			 */
+			atomic_set(&cmd->holders, 2);
 		}
 
 		if (write) {
@@ -435,11 +449,15 @@ static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 		} else {
 			ret = file->f_op->read_iter(iocb, &iter);
 		}
-		/* Queued: lo_rw_complete() owns the request now. */
-		if (ret == -EIOCBQUEUED)
-			return true;
-		if (write)
+		if (ret == -EIOCBQUEUED) {
+			/* Not complete yet: lo_rw_complete() goes on. */
+			if (!atomic_dec_and_test(&cmd->holders))
+				return true;
+			/* Complete already, write freeze protection dropped. */
+			ret = cmd->result;
+		} else if (write) {
 			kiocb_end_write(iocb);
+		}
 		next = lo_rw_result(cmd, ret);
 	} while (next == LO_RW_AGAIN);
 
