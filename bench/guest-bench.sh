@@ -117,8 +117,10 @@ fio_job() {
 JOBS="seqread:read:1M:8 seqwrite:write:1M:8 randread-qd1:randread:4k:1
 randread-qd32:randread:4k:32 randwrite-qd1:randwrite:4k:1 randwrite-qd32:randwrite:4k:32"
 
-# On ext4: the jobs that show throughput and queue depth.
+# On ext4: throughput, and random I/O at both queue depths (direct I/O
+# to the disk is submitted in different places at depth 1 and depth 32).
 JOBS_EXT4="seqread:read:1M:8 seqwrite:write:1M:8
+randread-qd1:randread:4k:1 randwrite-qd1:randwrite:4k:1
 randread-qd32:randread:4k:32 randwrite-qd32:randwrite:4k:32"
 
 # At queue depth 32 on the raw file, through io_uring with O_DIRECT: what
