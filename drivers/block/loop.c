@@ -27,12 +27,12 @@
  *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
  * no lock           guards lo_inflight (atomic) and the hints of
- *                   lo_deep_queue() (lo_probe, lo_deep, lo_probe_rq,
- *                   lo_probe_task): queue_rq() and completions on any CPU
- *                   read and write them with READ_ONCE()/WRITE_ONCE(), and
- *                   an update lost to a race only sends one request to the
- *                   worker, or keeps one here, that would have gone the
- *                   other way.
+ *                   lo_deep_queue() and lo_dio_deep() (lo_probe, lo_deep,
+ *                   lo_probe_rq, lo_probe_task): queue_rq() and
+ *                   completions on any CPU read and write them with
+ *                   READ_ONCE()/WRITE_ONCE(), and an update lost to a race
+ *                   only sends one request to the worker, or keeps one
+ *                   here, that would have gone the other way.
  *
  * Lock order:
  *   disk->open_mutex -> loop_chain_mutex -> lo->lo_mutex
@@ -93,8 +93,6 @@
 #define LO_CONFIGURE_TRIES	8
 
 #define LO_DEFAULT_QUEUE_DEPTH	128
-/* Direct I/O in flight beyond which queue_rq() stops submitting it. */
-#define LO_INLINE_DEPTH		4
 /* Requests that go to the worker once a deep queue is seen. */
 #define LO_DEEP_BUDGET		512
 /* Requests finished in queue_rq() between two that test for a deep queue. */
@@ -221,11 +219,12 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * and cannot wait for I/O it started itself: with IOCB_NOWAIT when the
  * backing file supports it and the bios it submits cannot upset the
  * caller's plug, falling back to the worker on -EAGAIN (and for direct I/O
- * only while few requests are in flight: a deep queue is submitted faster
- * by the worker on another CPU); outright when the file lives in memory
- * (tmpfs) and every page of the range is there, as a copy that needs no
- * I/O at all.  While the submitter keeps a deep queue, those copies go to
- * the worker as well, so that they run on another CPU (lo_deep_queue()).
+ * only while nothing else is in flight: a deep queue is submitted faster
+ * by the worker on another CPU, see lo_dio_deep()); outright when the
+ * file lives in memory (tmpfs) and every page of the range is there, as a
+ * copy that needs no I/O at all.  While the submitter keeps a deep queue,
+ * those copies go to the worker as well, so that they run on another CPU
+ * (lo_deep_queue()).
  * Everything else, and every flush, discard and write-zeroes, goes to a
  * worker: requests of the root cgroup (which cannot be throttled) join
  * lo_work_list, which one work item per device drains in order, so that a
@@ -732,6 +731,30 @@ static bool lo_deep_queue(struct loop_device *lo, struct request *rq)
 	return true;
 }
 
+/*
+ * lo_deep_queue() for direct I/O, which completes later, so that a deep
+ * queue shows as requests in flight and needs no probe.  Submitting here
+ * saves a hand-over while nothing else is in flight.  Once a request
+ * arrives before the one ahead of it is done, the worker, on another CPU,
+ * submits the next LO_DEEP_BUDGET requests, also those that find the queue
+ * drained for a moment between two batches: the submitter would otherwise
+ * hold the rest of its batch while it submits the first.
+ */
+static bool lo_dio_deep(struct loop_device *lo, int depth)
+{
+	unsigned int n;
+
+	if (depth > 1) {
+		if (READ_ONCE(lo->lo_deep) != LO_DEEP_BUDGET)
+			WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
+		return true;
+	}
+	n = READ_ONCE(lo->lo_deep);
+	if (n)
+		WRITE_ONCE(lo->lo_deep, n - 1);
+	return n != 0;
+}
+
 /* Whether the page cache has the backing file's range of a request. */
 static bool lo_rq_cached(struct loop_device *lo, struct request *rq)
 {
@@ -769,14 +792,9 @@ static enum lo_submit lo_submit_mode(struct loop_device *lo,
 						 LO_SUBMIT_RESIDENT;
 	if (!nowait || !lo_may_submit_bios())
 		return LO_SUBMIT_WORKER;
-	/*
-	 * Direct I/O piling up: leave submitting it to the worker, which may
-	 * run on another CPU, and let this one get on with queueing.  It
-	 * completes later, so its depth shows without a probe.
-	 */
 	if (lo->lo_use_dio)
-		return depth > LO_INLINE_DEPTH ? LO_SUBMIT_WORKER :
-						 LO_SUBMIT_NOWAIT;
+		return lo_dio_deep(lo, depth) ? LO_SUBMIT_WORKER :
+						LO_SUBMIT_NOWAIT;
 	/*
 	 * Buffered I/O that does not fail here is a copy.  In a deep queue
 	 * those go to the worker, but a read that misses the page cache is
