@@ -489,6 +489,31 @@ FIXTURE_VARIANT_ADD(backing, ext4_buffered_cgroup) {
 };
 
 /*
+ * Bind another loop device to a new tmpfs image of @size bytes.  Returns a
+ * descriptor of that device, with its number in @nr, or -errno.
+ */
+static int backing_lower_setup(struct backing_state *s, off_t size, long *nr)
+{
+	int fd, ret;
+
+	s->imgfd = loop_backing_create(s->image, sizeof(s->image), size, 0);
+	if (s->imgfd < 0)
+		return s->imgfd;
+	*nr = loop_ctl_get_free(s->ctl);
+	if (*nr < 0)
+		return *nr;
+	fd = loop_open(*nr, O_RDWR);
+	if (fd < 0)
+		return fd;
+	ret = loop_ioctl(fd, LOOP_SET_FD, s->imgfd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
  * Put an ext4 file system on a loop device over a tmpfs image, mount it and
  * create the backing file there.  Returns its descriptor or -errno; -ENOENT
  * when there is no mkfs.ext4, -ENODEV when the kernel has no ext4.
@@ -497,8 +522,8 @@ static int backing_ext4_setup(struct backing_state *s)
 {
 	const char *mkfs = getenv("MKFS_EXT4");
 	char cmd[PATH_MAX + 128];
-	int fd, ret;
 	long nr;
+	int fd;
 
 	if (!mkfs || !*mkfs)
 		mkfs = "/usr/real/bin/mkfs.ext4";
@@ -507,19 +532,10 @@ static int backing_ext4_setup(struct backing_state *s)
 	if (system("modprobe ext4 >/dev/null 2>&1") == -1)
 		return -ENODEV;
 
-	s->imgfd = loop_backing_create(s->image, sizeof(s->image), 32 << 20, 0);
-	if (s->imgfd < 0)
-		return s->imgfd;
-	nr = loop_ctl_get_free(s->ctl);
-	if (nr < 0)
-		return nr;
-	fd = loop_open(nr, O_RDWR);
+	fd = backing_lower_setup(s, 32 << 20, &nr);
 	if (fd < 0)
 		return fd;
-	ret = loop_ioctl(fd, LOOP_SET_FD, s->imgfd);
 	close(fd);
-	if (ret)
-		return ret;
 
 	snprintf(cmd, sizeof(cmd), "%s -q -F /dev/loop%ld >/dev/null 2>&1",
 		 mkfs, nr);
@@ -543,33 +559,6 @@ static int backing_ext4_setup(struct backing_state *s)
 	if (fallocate(fd, 0, 0, EXT4_BACKING_SIZE)) {
 		close(fd);
 		return -errno;
-	}
-	return fd;
-}
-
-/*
- * Bind another loop device to a tmpfs image and open it as the backing
- * file.  Returns its descriptor or -errno.
- */
-static int backing_loop_setup(struct backing_state *s)
-{
-	long nr;
-	int fd, ret;
-
-	s->imgfd = loop_backing_create(s->image, sizeof(s->image),
-				       BACKING_SIZE, 0);
-	if (s->imgfd < 0)
-		return s->imgfd;
-	nr = loop_ctl_get_free(s->ctl);
-	if (nr < 0)
-		return nr;
-	fd = loop_open(nr, O_RDWR);
-	if (fd < 0)
-		return fd;
-	ret = loop_ioctl(fd, LOOP_SET_FD, s->imgfd);
-	if (ret) {
-		close(fd);
-		return ret;
 	}
 	return fd;
 }
@@ -682,7 +671,7 @@ static int backing_prepare(struct backing_state *s, bool ext4, bool on_loop,
 	if (ext4)
 		s->backfd = backing_ext4_setup(s);
 	else if (on_loop)
-		s->backfd = backing_loop_setup(s);
+		s->backfd = backing_lower_setup(s, BACKING_SIZE, &nr);
 	else
 		s->backfd = loop_backing_create(s->backing, sizeof(s->backing),
 						BACKING_SIZE, 0);
