@@ -688,6 +688,20 @@ static bool lo_may_submit_bios(void)
 	return !current->plug || current->bio_list;
 }
 
+/* Count one request against a deep queue's budget; false if none is left. */
+static bool lo_deep_take(struct loop_device *lo)
+{
+	unsigned int n = READ_ONCE(lo->lo_deep);
+
+	if (!n)
+		return false;
+	/* When it runs out, probe at once. */
+	if (n == 1)
+		WRITE_ONCE(lo->lo_probe, LO_PROBE_INTERVAL - 1);
+	WRITE_ONCE(lo->lo_deep, n - 1);
+	return true;
+}
+
 /*
  * A request that queue_rq() finishes by itself is complete before the next
  * one arrives, so a submitter that keeps 32 requests in flight looks to the
@@ -706,14 +720,8 @@ static bool lo_deep_queue(struct loop_device *lo, struct request *rq)
 {
 	unsigned int n;
 
-	n = READ_ONCE(lo->lo_deep);
-	if (n) {
-		/* When it runs out, probe at once. */
-		if (n == 1)
-			WRITE_ONCE(lo->lo_probe, LO_PROBE_INTERVAL - 1);
-		WRITE_ONCE(lo->lo_deep, n - 1);
+	if (lo_deep_take(lo))
 		return true;
-	}
 	if (READ_ONCE(lo->lo_probe_rq) &&
 	    READ_ONCE(lo->lo_probe_task) == current) {
 		WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
@@ -742,17 +750,12 @@ static bool lo_deep_queue(struct loop_device *lo, struct request *rq)
  */
 static bool lo_dio_deep(struct loop_device *lo, int depth)
 {
-	unsigned int n;
-
 	if (depth > 1) {
 		if (READ_ONCE(lo->lo_deep) != LO_DEEP_BUDGET)
 			WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
 		return true;
 	}
-	n = READ_ONCE(lo->lo_deep);
-	if (n)
-		WRITE_ONCE(lo->lo_deep, n - 1);
-	return n != 0;
+	return lo_deep_take(lo);
 }
 
 /* Whether the page cache has the backing file's range of a request. */
