@@ -23,7 +23,8 @@
  *                   lo_backing_file without sleeping on lo_mutex, which is
  *                   held while the sysfs group is removed.
  * lo->lo_work_lock  (spinlock, taken with interrupts off: direct I/O may
- *                   complete in interrupt context) guards lo_work_list.
+ *                   complete in interrupt context) guards lo_work_list
+ *                   and lo_work_busy.
  *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
  * no lock           guards lo_inflight (atomic) and the hints of
@@ -123,6 +124,7 @@ struct loop_device {
 	spinlock_t		lo_work_lock;	/* see the top of the file */
 	struct list_head	lo_work_list;	/* requests for lo_work */
 	struct work_struct	lo_work;	/* drains lo_work_list */
+	bool			lo_work_busy;	/* lo_work is draining it */
 	atomic_t		lo_inflight;	/* started, not yet ended */
 	/* lo_deep_queue() */
 	unsigned int		lo_probe;	/* requests since the last probe */
@@ -602,6 +604,8 @@ static void lo_list_workfn(struct work_struct *work)
 	lo_worker_enter(&ws);
 	spin_lock_irq(&lo->lo_work_lock);
 	while (!list_empty(&lo->lo_work_list)) {
+		/* We look at the list again before we return: see lo_punt(). */
+		lo->lo_work_busy = true;
 		list_splice_init(&lo->lo_work_list, &batch);
 		spin_unlock_irq(&lo->lo_work_lock);
 
@@ -613,6 +617,7 @@ static void lo_list_workfn(struct work_struct *work)
 		cond_resched();
 		spin_lock_irq(&lo->lo_work_lock);
 	}
+	lo->lo_work_busy = false;
 	spin_unlock_irq(&lo->lo_work_lock);
 	lo_worker_leave(&ws);
 }
@@ -643,8 +648,13 @@ static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 	}
 
 	spin_lock_irqsave(&lo->lo_work_lock, flags);
-	/* A non-empty list has its work item queued or running already. */
-	idle = list_empty(&lo->lo_work_list);
+	/*
+	 * A non-empty list has its work item queued already, and a worker
+	 * that is draining the list takes this request before it returns.
+	 * Queueing the item again while it runs would only wake another
+	 * kworker to find it busy, and run it once more for nothing.
+	 */
+	idle = list_empty(&lo->lo_work_list) && !lo->lo_work_busy;
 	list_add_tail(&cmd->node, &lo->lo_work_list);
 	spin_unlock_irqrestore(&lo->lo_work_lock, flags);
 	if (idle)
