@@ -303,7 +303,7 @@ fi
 	echo
 	echo "fio \`--ioengine=io_uring --direct=1 --time_based\` on \`/dev/loopN\` bound (losetup) to a"
 	echo "zero-filled file on tmpfs, or (rows \`*-ext4-*\`) to a file on ext4 on a virtio disk"
-	echo "(page cache dropped before each module's ext4 jobs); \`-buffered\`: plain loop device,"
+	echo "(page cache written back and dropped before each module's buffered and dio ext4 jobs); \`-buffered\`: plain loop device,"
 	echo "\`-dio\`: \`losetup --direct-io=on\` (LO_FLAGS_DIRECT_IO; the guest logs \`/sys/block/loopN/loop/dio\`)."
 	echo "Sequential: 1 MiB blocks, queue depth 8, MiB/s. Random: 4 KiB, queue depth 1 or 32, IOPS."
 	echo
