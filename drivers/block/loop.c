@@ -98,6 +98,8 @@
 #define LO_DEEP_BUDGET		512
 /* Requests finished in queue_rq() between two that test for a deep queue. */
 #define LO_PROBE_INTERVAL	256
+/* A read this large gets a worker of its own while the list worker is busy. */
+#define LO_SPREAD_BYTES		SZ_128K
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
 
@@ -232,11 +234,13 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * lo_work_list, which one work item per device drains in order, so that a
  * deep queue costs one worker, not one per request; a request charged to
  * another cgroup gets a work item of its own, run in that cgroup's name, so
- * that a throttled cgroup never holds up the I/O of another.  A copy a
- * worker made ends on the CPU that submitted the request.  Direct I/O
- * completes asynchronously through lo_rw_complete(), which goes on with the
- * request only once the backing file has returned from queueing it.  A
- * partial transfer continues where it stopped.
+ * that a throttled cgroup never holds up the I/O of another.  So does a
+ * large read that finds the list worker busy, so that two CPUs copy at
+ * once (lo_list_add()).  A copy a worker made ends on the CPU that
+ * submitted the request.  Direct I/O completes asynchronously through
+ * lo_rw_complete(), which goes on with the request only once the backing
+ * file has returned from queueing it.  A partial transfer continues where
+ * it stopped.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
@@ -556,7 +560,10 @@ static struct cgroup_subsys_state *lo_rq_cgroup(struct request *rq)
 #endif
 }
 
-/* A request charged to a cgroup: run it in that cgroup's name. */
+/*
+ * A request with a work item of its own: one charged to a cgroup, run in
+ * that cgroup's name, or a large read (lo_list_add()).
+ */
 static void lo_workfn(struct work_struct *work)
 {
 	struct loop_cmd *cmd = container_of(work, struct loop_cmd, work);
@@ -633,19 +640,28 @@ static bool lo_worker_copies(struct loop_device *lo)
 	return !lo->lo_use_dio || shmem_mapping(lo->lo_backing_file->f_mapping);
 }
 
-/* Hand a request to a worker; may be called in interrupt context. */
-static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
+/*
+ * Whether a request is a large copy out of the backing file.  Reads take no
+ * lock of the file's own, so two of them run side by side, and a copy this
+ * large costs more than waking another worker for it.  Writes would only
+ * wait for each other on the inode lock.
+ */
+static bool lo_rq_spreads(struct loop_device *lo, struct request *rq)
+{
+	return req_op(rq) == REQ_OP_READ &&
+	       blk_rq_bytes(rq) >= LO_SPREAD_BYTES && lo_worker_copies(lo);
+}
+
+/*
+ * Add a root-cgroup request to lo_work_list.  Returns false, with the list
+ * untouched, for a large read that finds the list worker busy: it would
+ * wait for that worker's copy while the CPU that submitted it has nothing
+ * to do, so another worker copies it meanwhile, likely on that CPU.
+ */
+static bool lo_list_add(struct loop_device *lo, struct loop_cmd *cmd)
 {
 	unsigned long flags;
 	bool idle;
-
-	cmd->nowait = false;
-	cmd->end_remote = lo_worker_copies(lo);
-	if (lo_rq_cgroup(blk_mq_rq_from_pdu(cmd))) {
-		INIT_WORK(&cmd->work, lo_workfn);
-		queue_work(lo->lo_wq, &cmd->work);
-		return;
-	}
 
 	spin_lock_irqsave(&lo->lo_work_lock, flags);
 	/*
@@ -655,10 +671,26 @@ static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 	 * kworker to find it busy, and run it once more for nothing.
 	 */
 	idle = list_empty(&lo->lo_work_list) && !lo->lo_work_busy;
+	if (!idle && lo_rq_spreads(lo, blk_mq_rq_from_pdu(cmd))) {
+		spin_unlock_irqrestore(&lo->lo_work_lock, flags);
+		return false;
+	}
 	list_add_tail(&cmd->node, &lo->lo_work_list);
 	spin_unlock_irqrestore(&lo->lo_work_lock, flags);
 	if (idle)
 		queue_work(lo->lo_wq, &lo->lo_work);
+	return true;
+}
+
+/* Hand a request to a worker; may be called in interrupt context. */
+static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
+{
+	cmd->nowait = false;
+	cmd->end_remote = lo_worker_copies(lo);
+	if (!lo_rq_cgroup(blk_mq_rq_from_pdu(cmd)) && lo_list_add(lo, cmd))
+		return;
+	INIT_WORK(&cmd->work, lo_workfn);
+	queue_work(lo->lo_wq, &cmd->work);
 }
 
 /* Whether the submitter's blkcg is the one the request is charged to. */
