@@ -459,6 +459,11 @@ FIXTURE_VARIANT(backing) {
 	bool on_loop;
 };
 
+/* What losetup does by default: buffered, on tmpfs. */
+FIXTURE_VARIANT_ADD(backing, tmpfs_buffered) {
+	.ext4 = false, .lo_flags = 0,
+};
+
 /* Direct I/O on the backing file: async, or the fallback worker. */
 FIXTURE_VARIANT_ADD(backing, tmpfs) {
 	.ext4 = false, .lo_flags = LO_FLAGS_DIRECT_IO,
@@ -931,6 +936,86 @@ TEST_F(backing, many_in_flight)
 							 seed))
 				TH_LOG("pass %d: block %d read back wrong",
 				       pass, i);
+		}
+	}
+	syscall(SYS_io_destroy, ctx);
+	free(buf);
+}
+
+/*
+ * Large reads in flight side by side all come back with their own data.
+ * They are submitted under one plug, so that all but the first find the
+ * device's list worker busy, and the worker that copies a file's data
+ * hands each of them a worker of its own (see lo_list_add()).  A gap
+ * between each two keeps the plug from merging them into one request, and
+ * they are issued in reverse order of their offsets.
+ */
+TEST_F(backing, large_reads_in_flight)
+{
+	struct backing_state *s = &self->s;
+	enum { NR = 4, STRIDE = BACKING_SIZE / NR, LEN = STRIDE / 2,
+	       ROUNDS = 16 };
+	struct iocb iocbs[NR], *list[NR];
+	struct io_event events[NR];
+	struct timespec ts = { .tv_sec = 20 };
+	aio_context_t ctx = 0;
+	unsigned char *buf;
+	int i, round, got;
+	int ret;
+
+	ret = backing_prepare(s, variant->ext4, variant->on_loop,
+			      variant->cgroup, variant->lo_flags);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
+				 strerror(-ret));
+	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, s->dfd);
+	if (syscall(SYS_io_setup, NR, &ctx))
+		SKIP(return, "no native AIO: %s", strerror(errno));
+	buf = aligned_buf(BACKING_SIZE);
+	ASSERT_NE(NULL, buf);
+
+	for (round = 0; round < ROUNDS; round++) {
+		int seed = 60 + round;
+
+		loop_pattern_fill(buf, BACKING_SIZE, 0, seed);
+		ASSERT_EQ(0, full_pwrite(s->dfd, buf, BACKING_SIZE, 0));
+		memset(buf, 0, BACKING_SIZE);
+		memset(iocbs, 0, sizeof(iocbs));
+		for (i = 0; i < NR; i++) {
+			off_t pos = (off_t)(NR - 1 - i) * STRIDE;
+
+			iocbs[i].aio_fildes = s->dfd;
+			iocbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
+			iocbs[i].aio_buf = (uintptr_t)(buf + pos);
+			iocbs[i].aio_nbytes = LEN;
+			iocbs[i].aio_offset = pos;
+			iocbs[i].aio_data = pos;
+			list[i] = &iocbs[i];
+		}
+		ASSERT_EQ(NR, syscall(SYS_io_submit, ctx, NR, list));
+		got = 0;
+		while (got < NR) {
+			long n = syscall(SYS_io_getevents, ctx, 1, NR - got,
+					 events + got, &ts);
+
+			ASSERT_LT(0, n) TH_LOG("reads did not complete");
+			got += n;
+		}
+		for (i = 0; i < NR; i++) {
+			ASSERT_EQ(LEN, events[i].res)
+				TH_LOG("round %d, read at %llu: res %lld",
+				       round,
+				       (unsigned long long)events[i].data,
+				       (long long)events[i].res);
+		}
+		for (i = 0; i < NR; i++) {
+			ASSERT_EQ(-1, loop_pattern_check(buf + i * STRIDE, LEN,
+							 (uint64_t)i * STRIDE,
+							 seed))
+				TH_LOG("round %d: the read at %d came back wrong",
+				       round, i * STRIDE);
 		}
 	}
 	syscall(SYS_io_destroy, ctx);
