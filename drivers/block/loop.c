@@ -9,7 +9,8 @@
  * loop_index_mutex  guards loop_index_idr: which numbers are taken and which
  *                   slots are published (a reserved or hidden slot holds
  *                   NULL); and loop_free_xa, which holds exactly the
- *                   published devices that are unbound.
+ *                   published devices that are unbound, with the lowest
+ *                   of their numbers in loop_free_lowest.
  * loop_chain_mutex  is held by everything that attaches, swaps or detaches a
  *                   backing file, so that a chain of loop devices stacked on
  *                   each other can be walked safely while a new backing file
@@ -163,8 +164,13 @@ struct loop_cmd {
 
 static DEFINE_IDR(loop_index_idr);
 static DEFINE_MUTEX(loop_index_mutex);
-/* Unbound devices by number, so GET_FREE finds the lowest in O(log n). */
+/*
+ * Unbound devices by number, and the lowest number among them (ULONG_MAX
+ * if none), so that GET_FREE answers without a search however many devices
+ * are bound; only lo_free_set() changes either.
+ */
 static DEFINE_XARRAY(loop_free_xa);
+static unsigned long loop_free_lowest = ULONG_MAX;
 static DEFINE_MUTEX(loop_chain_mutex);
 
 static int lo_max_loop = LO_MIN_COUNT;
@@ -1087,18 +1093,36 @@ static struct file *lo_detach_file(struct loop_device *lo)
 }
 
 /*
- * Keep loop_free_xa exact; called with lo_mutex held.  Should the store fail
- * for want of memory, GET_FREE merely adds a device instead.
+ * Enter device @nr into the set of free devices as @lo, or take it out if
+ * @lo is NULL.  Should the store fail for want of memory, GET_FREE merely
+ * adds a device instead.  Removing the lowest looks for the next one, so
+ * that binding costs the search GET_FREE is spared.
  */
+static void lo_free_set(unsigned long nr, struct loop_device *lo)
+{
+	lockdep_assert_held(&loop_index_mutex);
+	if (lo) {
+		if (!xa_is_err(xa_store(&loop_free_xa, nr, lo, GFP_KERNEL)))
+			loop_free_lowest = min(loop_free_lowest, nr);
+		return;
+	}
+	xa_erase(&loop_free_xa, nr);
+	if (nr == loop_free_lowest &&
+	    !xa_find_after(&loop_free_xa, &loop_free_lowest, ULONG_MAX,
+			   XA_PRESENT))
+		loop_free_lowest = ULONG_MAX;
+}
+
+/* Keep the set of free devices exact; called with lo_mutex held. */
 static void lo_index_update(struct loop_device *lo)
 {
+	bool unbound;
+
 	lockdep_assert_held(&lo->lo_mutex);
 	mutex_lock(&loop_index_mutex);
-	if (idr_find(&loop_index_idr, lo->lo_number) == lo &&
-	    lo->lo_state == LO_UNBOUND)
-		xa_store(&loop_free_xa, lo->lo_number, lo, GFP_KERNEL);
-	else
-		xa_erase(&loop_free_xa, lo->lo_number);
+	unbound = idr_find(&loop_index_idr, lo->lo_number) == lo &&
+		  lo->lo_state == LO_UNBOUND;
+	lo_free_set(lo->lo_number, unbound ? lo : NULL);
 	mutex_unlock(&loop_index_mutex);
 }
 
@@ -2170,7 +2194,7 @@ static int loop_ctl_remove(unsigned long arg)
 	lo = idr_find(&loop_index_idr, nr);
 	if (lo) {
 		idr_replace(&loop_index_idr, NULL, nr);
-		xa_erase(&loop_free_xa, nr);
+		lo_free_set(nr, NULL);
 	}
 	mutex_unlock(&loop_index_mutex);
 	if (!lo)
@@ -2182,16 +2206,15 @@ static int loop_ctl_remove(unsigned long arg)
 
 static int loop_ctl_get_free(void)
 {
-	unsigned long nr = 0;
-	void *lo;
+	unsigned long nr;
 	int err;
 
 	err = mutex_lock_killable(&loop_index_mutex);
 	if (err)
 		return err;
-	lo = xa_find(&loop_free_xa, &nr, ULONG_MAX, XA_PRESENT);
+	nr = loop_free_lowest;
 	mutex_unlock(&loop_index_mutex);
-	if (lo)
+	if (nr != ULONG_MAX)
 		return nr;
 	return lo_add(-1, NULL);
 }
@@ -2202,17 +2225,18 @@ static int loop_ctl_get_free(void)
  */
 static struct loop_device *lo_take_free(bool *created)
 {
-	struct loop_device *lo;
-	unsigned long nr = 0;
+	struct loop_device *lo = NULL;
+	unsigned long nr;
 	int err;
 
 	err = mutex_lock_killable(&loop_index_mutex);
 	if (err)
 		return ERR_PTR(err);
-	lo = xa_find(&loop_free_xa, &nr, ULONG_MAX, XA_PRESENT);
-	if (lo) {
+	nr = loop_free_lowest;
+	if (nr != ULONG_MAX) {
+		lo = xa_load(&loop_free_xa, nr);
 		idr_replace(&loop_index_idr, NULL, nr);
-		xa_erase(&loop_free_xa, nr);
+		lo_free_set(nr, NULL);
 	}
 	mutex_unlock(&loop_index_mutex);
 
