@@ -364,6 +364,30 @@ TEST_F(ctl, get_free_skips_bound)
 		TH_LOG("loop%ld is the lowest unbound again", first);
 }
 
+/*
+ * GET_FREE follows the lowest free device as it is removed and added back:
+ * the next free one stands in for it meanwhile.
+ */
+TEST_F(ctl, get_free_after_remove_lowest)
+{
+	long lowest, above, want;
+
+	lowest = loop_ctl_get_free(self->ctl);
+	ASSERT_LE(0, lowest);
+	above = ctl_unused_from(lowest + 1);
+	ASSERT_EQ(above, loop_ctl_add(self->ctl, above));
+
+	ASSERT_EQ(lowest, loop_ctl_remove(self->ctl, lowest));
+	want = loop_lowest_unbound();
+	ASSERT_LT(lowest, want) TH_LOG("loop%ld at least is free", above);
+	EXPECT_EQ(want, loop_ctl_get_free(self->ctl))
+		TH_LOG("GET_FREE must not return the removed loop%ld", lowest);
+
+	ASSERT_EQ(lowest, loop_ctl_add(self->ctl, lowest));
+	EXPECT_EQ(lowest, loop_ctl_get_free(self->ctl))
+		TH_LOG("loop%ld is the lowest free device again", lowest);
+}
+
 /* GET_FREE adds a device at the lowest unused number when all are bound. */
 TEST_F(ctl, get_free_allocates_when_all_bound)
 {
