@@ -5,22 +5,32 @@
  * Built on the host as a static binary (bench/run.sh: gcc -static -O2) and
  * run in the guest by bench/guest-bench.sh with whichever loop.ko is loaded.
  *
- * Usage: ctlbench BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]
+ * Usage: ctlbench ctl BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]
+ *        ctlbench mem BACKING_FILE
  *
- * With no loop device present at the start (module loaded with max_loop=0):
+ * Both start with no loop device present (module loaded with max_loop=0).
+ *
+ * mem, for a boot of its own in which no other loop module was loaded
+ * before: per-CPU memory that one module frees at rmmod stays populated,
+ * and the next module would get it for nothing.
+ *   1. LOOP_CTL_ADD devices 0..999
+ *   2. /proc/meminfo and /proc/slabinfo delta / 1000    -> mem-unbound-*
+ *   3. bind them all (LOOP_CONFIGURE on BACKING_FILE), the same delta from
+ *      before step 1                                    -> mem-bound-*
+ *
+ * ctl:
  *   1. LOOP_CTL_ADD devices 0..999, timed               -> create-1000
- *   2. /proc/meminfo delta / 1000                       -> mem-unbound-*
- *   3. bind devices 0..N-1 (LOOP_CONFIGURE on BACKING_FILE) for N = 10, 100,
+ *   2. bind devices 0..N-1 (LOOP_CONFIGURE on BACKING_FILE) for N = 10, 100,
  *      1000, then 5000 if MAXN >= 5000; devices up to N exist, device N is
  *      free; time LOOP_CTL_GET_FREE (GETFREE_ITERS calls, median)
- *                                                       -> getfree-nN
- *      after binding 1000: meminfo delta / 1000         -> mem-bound-*
- *   4. unbind all (LOOP_CLR_FD), timed                 -> unbind-per-dev
+ *                                                       -> getfree-nN, and
+ *      the time per device of binding 100..999          -> bind-per-dev
+ *   3. unbind all (LOOP_CLR_FD), timed                 -> unbind-per-dev
  *      remove 0..999 timed                              -> remove-1000
  *      and remove the rest
- *   5. LOOP_CTL_ADD(-1) + LOOP_CTL_REMOVE pairs for PAIR_SECONDS, each
+ *   4. LOOP_CTL_ADD(-1) + LOOP_CTL_REMOVE pairs for PAIR_SECONDS, each
  *      pair timed, 1 / median pair time                 -> addremove
- *   6. allocate and bind a device with LO_FLAGS_AUTOCLEAR until an open
+ *   5. allocate and bind a device with LO_FLAGS_AUTOCLEAR until an open
  *      fd of it is in hand, GETFREE_ITERS / 4 times, median; closing the fd
  *      unbinds it (not timed):
  *      GET_FREE + open + LOOP_CONFIGURE                 -> allocbind-3calls
@@ -33,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,47 +341,37 @@ static void getfree(int n, int iters)
 	free(t);
 }
 
-int main(int argc, char **argv)
+/* Memory per unbound and per bound device, over 1000 devices. */
+static void mem_bench(void)
 {
-	static const int ns[] = { 10, 100, 1000, 5000 };
-	int maxn, iters, i, k, bound = 0, created;
-	double pair_secs, t0, t1, *rates;
-	int nrates = 0, maxrates = 100000;
 	static struct mem m0, m1, m2;
-
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]\n", argv[0]);
-		return 2;
-	}
-	maxn = atoi(argv[2]);
-	iters = argc > 3 ? atoi(argv[3]) : 1000;
-	pair_secs = argc > 4 ? atof(argv[4]) : 2.0;
-	if (maxn < 1000)
-		maxn = 1000;
-
-	backing = open(argv[1], O_RDWR);
-	if (backing < 0)
-		die("open backing file", 0);
-	ctl = open("/dev/loop-control", O_RDWR);
-	if (ctl < 0)
-		die("open /dev/loop-control", 0);
-	/* GET_FREE creates loop0 if nothing exists; start from nothing. */
-	i = ioctl(ctl, LOOP_CTL_GET_FREE);
-	if (i != 0) {
-		errno = EEXIST;
-		die("loop devices other than an unbound loop0 exist; GET_FREE", i);
-	}
-	remove_dev(0);
+	int i;
 
 	read_mem(&m0);
+	for (i = 0; i < 1000; i++)
+		add_dev(i);
+	read_mem(&m1);
+	print_mem("unbound", &m0, &m1, 1000);
+	for (i = 0; i < 1000; i++)
+		bind_dev(i);
+	read_mem(&m2);
+	print_mem("bound", &m0, &m2, 1000);
+	fflush(stdout);
+}
+
+static void ctl_bench(int maxn, int iters, double pair_secs)
+{
+	static const int ns[] = { 10, 100, 1000, 5000 };
+	int i, k, bound = 0, created;
+	double t0, t1, *rates;
+	int nrates = 0, maxrates = 100000;
+
 	t0 = now_ns();
 	for (i = 0; i < 1000; i++)
 		add_dev(i);
 	t1 = now_ns();
 	printf("test=create-1000 value=%.1f unit=ms\n", (t1 - t0) / 1e6);
 	created = 1000;
-	read_mem(&m1);
-	print_mem("unbound", &m0, &m1, 1000);
 
 	for (k = 0; k < 4 && ns[k] <= maxn; k++) {
 		int n = ns[k];
@@ -388,16 +389,6 @@ int main(int argc, char **argv)
 			printf("test=bind-per-dev value=%.0f unit=us\n",
 			       (t1 - t0) / 1e3 / (n - bound));
 		bound = n;
-		if (n == 1000) {
-			/* Device 1000 exists but does not count: created after m1. */
-			read_mem(&m2);
-			/* m2 includes device 1000 (unbound); subtract one unbound. */
-			m2.total_used -= (m1.total_used - m0.total_used) / 1000;
-			m2.slab -= (m1.slab - m0.slab) / 1000;
-			m2.percpu -= (m1.percpu - m0.percpu) / 1000;
-			m2.slabobj -= (m1.slabobj - m0.slabobj) / 1000;
-			print_mem("bound", &m0, &m2, 1000);
-		}
 		fflush(stdout);
 		getfree(n, iters);
 		fflush(stdout);
@@ -433,6 +424,7 @@ int main(int argc, char **argv)
 	}
 	printf("test=addremove value=%.1f unit=pairs/s\n", 1e9 / median(rates, nrates));
 	printf("# addremove: %d pairs timed one by one\n", nrates);
+	free(rates);
 	fflush(stdout);
 
 	allocbind("3calls", iters / 4 > 0 ? iters / 4 : 1);
@@ -441,6 +433,42 @@ int main(int argc, char **argv)
 	i = ioctl(ctl, LOOP_CTL_GET_FREE);
 	if (i >= 0)
 		remove_dev(i);
+}
+
+int main(int argc, char **argv)
+{
+	bool mem = argc == 3 && !strcmp(argv[1], "mem");
+	int i;
+
+	if (!mem && (argc < 4 || strcmp(argv[1], "ctl"))) {
+		fprintf(stderr, "usage: %s ctl BACKING_FILE MAXN [GETFREE_ITERS] [PAIR_SECONDS]\n"
+			"       %s mem BACKING_FILE\n", argv[0], argv[0]);
+		return 2;
+	}
+
+	backing = open(argv[2], O_RDWR);
+	if (backing < 0)
+		die("open backing file", 0);
+	ctl = open("/dev/loop-control", O_RDWR);
+	if (ctl < 0)
+		die("open /dev/loop-control", 0);
+	/* GET_FREE creates loop0 if nothing exists; start from nothing. */
+	i = ioctl(ctl, LOOP_CTL_GET_FREE);
+	if (i != 0) {
+		errno = EEXIST;
+		die("loop devices other than an unbound loop0 exist; GET_FREE", i);
+	}
+	remove_dev(0);
+
+	if (mem) {
+		mem_bench();
+	} else {
+		int maxn = atoi(argv[3]);
+
+		ctl_bench(maxn < 1000 ? 1000 : maxn,
+			  argc > 4 ? atoi(argv[4]) : 1000,
+			  argc > 5 ? atof(argv[5]) : 2.0);
+	}
 	close(ctl);
 	return 0;
 }

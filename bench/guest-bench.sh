@@ -33,10 +33,17 @@
 #   bench.data=1 bench.ctl=1   0 skips that part
 #   bench.only=TEXT    only the fio jobs whose test name contains TEXT
 #                      (randwrite-qd32-ext4-buffered, say), raw file included
+#   bench.memboot=M bench.memround=R
+#                      instead of all that, measure memory per device with
+#                      module M (stock, ours or stock2) alone, as round R,
+#                      in a boot that loaded no loop module before
+#                      (looptest.load=0): `ctlbench mem`.  Per-CPU memory
+#                      freed at rmmod stays populated, so in a boot shared
+#                      by several modules it would count only for the first.
 
 RB=/usr/real/bin
 ROUNDS=3 RUNTIME=1200ms SIZE=256 MAXN=5000 ITERS=1000 PAIRSECS=1 DATA=1 CTL=1
-ONLY=
+ONLY= MEMBOOT= MEMROUND=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bench.rounds=*) ROUNDS=${arg#*=} ;;
@@ -48,6 +55,8 @@ for arg in $(cat /proc/cmdline); do
 	bench.data=*) DATA=${arg#*=} ;;
 	bench.ctl=*) CTL=${arg#*=} ;;
 	bench.only=*) ONLY=${arg#*=} ;;
+	bench.memboot=*) MEMBOOT=${arg#*=} ;;
+	bench.memround=*) MEMROUND=${arg#*=} ;;
 	esac
 done
 
@@ -169,11 +178,30 @@ drop_caches() {
 
 # ctl_path MODULE ROUND MAXN
 ctl_path() {
-	/bench/ctlbench "$CTLIMG" "$3" "$ITERS" "$PAIRSECS" > /tmp/ctl.out 2>&1 || rc=1
+	/bench/ctlbench ctl "$CTLIMG" "$3" "$ITERS" "$PAIRSECS" > /tmp/ctl.out 2>&1 || rc=1
+	ctl_output "$1" "$2"
+}
+
+# ctl_output MODULE ROUND: ctlbench's results and notes from /tmp/ctl.out.
+ctl_output() {
 	sed -n "s/^test=/BENCH module=$1 round=$2 test=/p" /tmp/ctl.out
 	sed -n "s/^# /BENCH-INFO module=$1 round=$2 /p" /tmp/ctl.out
 	grep -v '^test=\|^# ' /tmp/ctl.out | sed "s/^/BENCH-INFO module=$1 round=$2 /"
 }
+
+if [ -n "$MEMBOOT" ]; then
+	info "memory: module=$MEMBOOT round=$MEMROUND alone in this boot"
+	dd if=/dev/zero of="$CTLIMG" bs=1M count=1 2>/dev/null
+	if grep -q '^loop ' /proc/modules; then
+		echo "BENCH-ERROR a loop module was loaded before bench.memboot (looptest.load=0?)"
+		exit 1
+	fi
+	load "$MEMBOOT" || exit 1
+	/bench/ctlbench mem "$CTLIMG" > /tmp/ctl.out 2>&1 || rc=1
+	ctl_output "$MEMBOOT" "$MEMROUND"
+	info "done rc=$rc"
+	exit $rc
+fi
 
 info "rounds=$ROUNDS runtime=$RUNTIME size=${SIZE}M maxn=$MAXN iters=$ITERS pairsecs=$PAIRSECS data=$DATA ctl=$CTL only=$ONLY cpus=$(nproc) kernel=$(uname -r)"
 info "modules: ours $(md5sum < /lib/loop-under-test.ko | cut -c1-12) stock $(md5sum < /lib/loop-stock.ko | cut -c1-12)"

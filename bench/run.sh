@@ -2,9 +2,10 @@
 # bench/run.sh - `make bench`: build the module, the control-path helper and
 # the initramfs, boot the guest once in looptest.mode=bench (it runs
 # bench/guest-bench.sh: stock, ours and stock again in the same boot, several
-# rounds, alternating order), then bench/report.sh turns
-# build/logs/bench.log into bench/report.md and bench/*.png and prints the
-# ratios.
+# rounds, alternating order), then once more per module and memory round to
+# measure memory per device with that module alone (bench.memboot), then
+# bench/report.sh turns build/logs/bench.log and build/logs/bench-mem-*.log
+# into bench/report.md and bench/*.png and prints the ratios.
 #
 # Environment:
 #   BENCH_ARGS="bench.rounds=3 ..."  guest options (see bench/guest-bench.sh)
@@ -12,12 +13,19 @@
 #   DISK=build/bench-disk.img         virtio disk for the ext4 rows (1 GiB,
 #                                     sparse, made when missing)
 #   LOOP_KO=ours                      what the "ours" slot loads
+#   BENCH_MEM_ROUNDS=2                memory rounds, 3 boots each (none
+#                                     when BENCH_ARGS has bench.ctl=0)
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 export LOOP_KO=${LOOP_KO:-ours}
 export MEM=${MEM:-3072} QEMU_TIMEOUT=${QEMU_TIMEOUT:-1500}
-export APPEND="${APPEND:-} ${BENCH_ARGS:-bench.rounds=3}"
+BASE_APPEND=${APPEND:-}
+export APPEND="$BASE_APPEND ${BENCH_ARGS:-bench.rounds=3}"
+MEM_ROUNDS=${BENCH_MEM_ROUNDS:-2}
+case " ${BENCH_ARGS:-} " in
+*" bench.ctl=0 "*) MEM_ROUNDS=0 ;;
+esac
 # A virtio disk for the ext4 rows (the guest makes the file system).
 export DISK=${DISK:-build/bench-disk.img}
 
@@ -35,11 +43,25 @@ if [ ! -f "$DISK" ]; then
 	truncate -s 1G "$DISK" || die "cannot create $DISK"
 fi
 
+rm -f build/logs/bench-mem-*.log
 echo "bench: booting (MEM=$MEM, QEMU_TIMEOUT=$QEMU_TIMEOUT, APPEND=$APPEND)"
 CONSOLE=${CONSOLE:-full} vm/run-qemu.sh bench bench
 qrc=$?
 [ -s build/logs/bench.log ] || die "no build/logs/bench.log"
-bench/report.sh build/logs/bench.log
+
+# Memory: each module alone in a fresh boot, alternating the order.
+for ((r = 1; r <= MEM_ROUNDS; r++)); do
+	order="stock ours stock2"
+	((r % 2)) || order="stock2 ours stock"
+	for m in $order; do
+		echo "bench: memory, $m, round $r"
+		APPEND="$BASE_APPEND looptest.load=0 bench.memboot=$m bench.memround=$r" \
+			DISK= QEMU_TIMEOUT=300 CONSOLE=${CONSOLE:-full} \
+			vm/run-qemu.sh "bench-mem-$m-$r" bench || qrc=1
+	done
+done
+
+bench/report.sh build/logs/bench.log $(ls build/logs/bench-mem-*.log 2>/dev/null)
 prc=$?
 [ "$qrc" = 0 ] || die "guest run failed (run-qemu exit $qrc); see build/logs/bench.log"
 exit $prc
