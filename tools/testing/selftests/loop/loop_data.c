@@ -424,6 +424,11 @@ TEST_F(io, backing_file_shrinks)
 
 /* What a backing test sets up, in a plain struct so helpers can take it. */
 struct backing_state {
+	/* the variant: where the backing file lives, cgroup, LO_FLAGS_* */
+	bool ext4;
+	bool on_loop;
+	bool cgroup;
+	uint32_t lo_flags;
 	int ctl;
 	int nr;
 	int fd;
@@ -658,24 +663,23 @@ static const char *backing_unavailable(int ret)
 }
 
 /*
- * The backing file, and the device under test bound to it with @lo_flags.
- * Done from the test body, not the setup, so that the teardown undoes
- * whatever part of it succeeded.
+ * The backing file, and the device under test bound to it, as the variant
+ * says.  Done from the test body, not the setup, so that the teardown
+ * undoes whatever part of it succeeded.
  */
-static int backing_prepare(struct backing_state *s, bool ext4, bool on_loop,
-			   bool cgroup, uint32_t lo_flags)
+static int backing_prepare(struct backing_state *s)
 {
 	long nr;
 	int ret;
 
-	if (cgroup) {
+	if (s->cgroup) {
 		ret = backing_enter_cgroup(s);
 		if (ret)
 			return ret;
 	}
-	if (ext4)
+	if (s->ext4)
 		s->backfd = backing_ext4_setup(s);
-	else if (on_loop)
+	else if (s->on_loop)
 		s->backfd = backing_lower_setup(s, BACKING_SIZE, &nr);
 	else
 		s->backfd = loop_backing_create(s->backing, sizeof(s->backing),
@@ -690,13 +694,17 @@ static int backing_prepare(struct backing_state *s, bool ext4, bool on_loop,
 	s->fd = loop_open(s->nr, O_RDWR);
 	if (s->fd < 0)
 		return s->fd;
-	return loop_configure(s->fd, s->backfd, lo_flags, 0, 0, 0, NULL);
+	return loop_configure(s->fd, s->backfd, s->lo_flags, 0, 0, 0, NULL);
 }
 
 FIXTURE_SETUP(backing)
 {
 	struct backing_state *s = &self->s;
 
+	s->ext4 = variant->ext4;
+	s->on_loop = variant->on_loop;
+	s->cgroup = variant->cgroup;
+	s->lo_flags = variant->lo_flags;
 	s->ctl = -1;
 	s->nr = -1;
 	s->fd = -1;
@@ -827,8 +835,7 @@ TEST_F(backing, round_trip)
 	unsigned char *buf;
 	int ret;
 
-	ret = backing_prepare(s, variant->ext4, variant->on_loop,
-			      variant->cgroup, variant->lo_flags);
+	ret = backing_prepare(s);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
 	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
@@ -861,6 +868,67 @@ TEST_F(backing, round_trip)
 	free(buf);
 }
 
+/* Most requests backing_aio_all() takes at once. */
+#define BACKING_AIO_MAX	32
+
+/*
+ * Set the device up as the variant says, open it with O_DIRECT in s->dfd
+ * and set up an AIO context for @nr requests.  Returns false if the test
+ * was skipped.
+ */
+static bool backing_aio_prepare(struct __test_metadata *_metadata,
+				struct backing_state *s, int nr,
+				aio_context_t *ctx)
+{
+	int ret;
+
+	ret = backing_prepare(s);
+	if (backing_unavailable(ret))
+		SKIP(return false, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
+				 strerror(-ret));
+	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, s->dfd);
+	if (syscall(SYS_io_setup, nr, ctx))
+		SKIP(return false, "no native AIO: %s", strerror(errno));
+	return true;
+}
+
+/*
+ * Submit @nr requests in one io_submit(), so that they are all in flight
+ * together, and wait for all of them; each must move all its bytes.
+ */
+static void backing_aio_all(struct __test_metadata *_metadata,
+			    aio_context_t ctx, struct iocb *iocbs, int nr,
+			    int round)
+{
+	struct iocb *list[BACKING_AIO_MAX];
+	struct io_event events[BACKING_AIO_MAX];
+	struct timespec ts = { .tv_sec = 20 };
+	int i, got = 0;
+
+	ASSERT_GE(BACKING_AIO_MAX, nr);
+	for (i = 0; i < nr; i++)
+		list[i] = &iocbs[i];
+	ASSERT_EQ(nr, syscall(SYS_io_submit, ctx, nr, list));
+	while (got < nr) {
+		long n = syscall(SYS_io_getevents, ctx, 1, nr - got,
+				 events + got, &ts);
+
+		ASSERT_LT(0, n) TH_LOG("round %d: requests did not complete",
+				       round);
+		got += n;
+	}
+	for (i = 0; i < nr; i++) {
+		const struct iocb *cb = (void *)(uintptr_t)events[i].obj;
+
+		ASSERT_EQ((long long)cb->aio_nbytes, events[i].res)
+			TH_LOG("round %d, request at %lld: res %lld", round,
+			       (long long)cb->aio_offset,
+			       (long long)events[i].res);
+	}
+}
+
 /*
  * Many requests in flight at once all complete, with their data.  Enough
  * rounds that the driver sees the deep queue and serves part of it from
@@ -869,25 +937,14 @@ TEST_F(backing, round_trip)
 TEST_F(backing, many_in_flight)
 {
 	struct backing_state *s = &self->s;
-	enum { NR = 32, LEN = 4096, ROUNDS = 48 };
-	struct iocb iocbs[NR], *list[NR];
-	struct io_event events[NR];
-	struct timespec ts = { .tv_sec = 20 };
+	enum { NR = BACKING_AIO_MAX, LEN = 4096, ROUNDS = 48 };
+	struct iocb iocbs[NR];
 	aio_context_t ctx = 0;
 	unsigned char *buf;
-	int i, pass, got;
-	int ret;
+	int i, pass;
 
-	ret = backing_prepare(s, variant->ext4, variant->on_loop,
-			      variant->cgroup, variant->lo_flags);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
-	ASSERT_LE(0, s->dfd);
-	if (syscall(SYS_io_setup, NR, &ctx))
-		SKIP(return, "no native AIO: %s", strerror(errno));
+	if (!backing_aio_prepare(_metadata, s, NR, &ctx))
+		return;
 	buf = aligned_buf(NR * LEN);
 	ASSERT_NE(NULL, buf);
 
@@ -909,24 +966,8 @@ TEST_F(backing, many_in_flight)
 			iocbs[i].aio_buf = (uintptr_t)(buf + i * LEN);
 			iocbs[i].aio_nbytes = LEN;
 			iocbs[i].aio_offset = (int64_t)i * 2 * LEN;
-			iocbs[i].aio_data = i;
-			list[i] = &iocbs[i];
 		}
-		ASSERT_EQ(NR, syscall(SYS_io_submit, ctx, NR, list));
-		got = 0;
-		while (got < NR) {
-			long n = syscall(SYS_io_getevents, ctx, 1, NR - got,
-					 events + got, &ts);
-
-			ASSERT_LT(0, n) TH_LOG("requests did not complete");
-			got += n;
-		}
-		for (i = 0; i < NR; i++) {
-			ASSERT_EQ(LEN, events[i].res)
-				TH_LOG("pass %d, request %llu: res %lld", pass,
-				       (unsigned long long)events[i].data,
-				       (long long)events[i].res);
-		}
+		backing_aio_all(_metadata, ctx, iocbs, NR, pass);
 		if (!rd)
 			continue;
 		/* The blocks are back in buf in request order. */
@@ -955,24 +996,13 @@ TEST_F(backing, large_reads_in_flight)
 	struct backing_state *s = &self->s;
 	enum { NR = 4, STRIDE = BACKING_SIZE / NR, LEN = STRIDE / 2,
 	       ROUNDS = 16 };
-	struct iocb iocbs[NR], *list[NR];
-	struct io_event events[NR];
-	struct timespec ts = { .tv_sec = 20 };
+	struct iocb iocbs[NR];
 	aio_context_t ctx = 0;
 	unsigned char *buf;
-	int i, round, got;
-	int ret;
+	int i, round;
 
-	ret = backing_prepare(s, variant->ext4, variant->on_loop,
-			      variant->cgroup, variant->lo_flags);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
-	ASSERT_LE(0, s->dfd);
-	if (syscall(SYS_io_setup, NR, &ctx))
-		SKIP(return, "no native AIO: %s", strerror(errno));
+	if (!backing_aio_prepare(_metadata, s, NR, &ctx))
+		return;
 	buf = aligned_buf(BACKING_SIZE);
 	ASSERT_NE(NULL, buf);
 
@@ -991,25 +1021,8 @@ TEST_F(backing, large_reads_in_flight)
 			iocbs[i].aio_buf = (uintptr_t)(buf + pos);
 			iocbs[i].aio_nbytes = LEN;
 			iocbs[i].aio_offset = pos;
-			iocbs[i].aio_data = pos;
-			list[i] = &iocbs[i];
 		}
-		ASSERT_EQ(NR, syscall(SYS_io_submit, ctx, NR, list));
-		got = 0;
-		while (got < NR) {
-			long n = syscall(SYS_io_getevents, ctx, 1, NR - got,
-					 events + got, &ts);
-
-			ASSERT_LT(0, n) TH_LOG("reads did not complete");
-			got += n;
-		}
-		for (i = 0; i < NR; i++) {
-			ASSERT_EQ(LEN, events[i].res)
-				TH_LOG("round %d, read at %llu: res %lld",
-				       round,
-				       (unsigned long long)events[i].data,
-				       (long long)events[i].res);
-		}
+		backing_aio_all(_metadata, ctx, iocbs, NR, round);
 		for (i = 0; i < NR; i++) {
 			ASSERT_EQ(-1, loop_pattern_check(buf + i * STRIDE, LEN,
 							 (uint64_t)i * STRIDE,
@@ -1040,8 +1053,7 @@ TEST_F_TIMEOUT(backing, writeback_under_load, 180)
 	int ret, i, pass;
 	size_t len;
 
-	ret = backing_prepare(s, variant->ext4, variant->on_loop,
-			      variant->cgroup, variant->lo_flags);
+	ret = backing_prepare(s);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
 	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
@@ -1114,8 +1126,7 @@ TEST_F(backing, charged_to_cgroup)
 
 	if (!variant->cgroup || variant->lo_flags)
 		SKIP(return, "the buffered cgroup variant checks this");
-	ret = backing_prepare(s, variant->ext4, variant->on_loop,
-			      variant->cgroup, variant->lo_flags);
+	ret = backing_prepare(s);
 	if (backing_unavailable(ret))
 		SKIP(return, "%s", backing_unavailable(ret));
 	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
