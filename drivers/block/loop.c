@@ -28,13 +28,6 @@
  *                   and lo_work_busy.
  *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
- * no lock           guards lo_inflight (atomic) and the hints of
- *                   lo_deep_queue() and lo_dio_deep() (lo_probe, lo_deep,
- *                   lo_probe_rq, lo_probe_task): queue_rq() and
- *                   completions on any CPU read and write them with
- *                   READ_ONCE()/WRITE_ONCE(), and an update lost to a race
- *                   only sends one request to the worker, or keeps one
- *                   here, that would have gone the other way.
  *
  * Lock order:
  *   disk->open_mutex -> loop_chain_mutex -> lo->lo_mutex
@@ -66,7 +59,6 @@
 #include <linux/kthread.h>
 #include <linux/mutex.h>
 #include <linux/pagemap.h>
-#include <linux/pagevec.h>
 #include <linux/shmem_fs.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -95,10 +87,6 @@
 #define LO_CONFIGURE_TRIES	8
 
 #define LO_DEFAULT_QUEUE_DEPTH	128
-/* Requests that go to the worker once a deep queue is seen. */
-#define LO_DEEP_BUDGET		512
-/* Requests finished in queue_rq() between two that test for a deep queue. */
-#define LO_PROBE_INTERVAL	256
 /* A read this large gets a worker of its own while the list worker is busy. */
 #define LO_SPREAD_BYTES		SZ_128K
 /* Largest request we accept; max_sectors_kb defaults lower. */
@@ -128,12 +116,6 @@ struct loop_device {
 	struct list_head	lo_work_list;	/* requests for lo_work */
 	struct work_struct	lo_work;	/* drains lo_work_list */
 	bool			lo_work_busy;	/* lo_work is draining it */
-	atomic_t		lo_inflight;	/* started, not yet ended */
-	/* lo_deep_queue() */
-	unsigned int		lo_probe;	/* requests since the last probe */
-	unsigned int		lo_deep;	/* requests left to the worker */
-	struct request		*lo_probe_rq;	/* the probe, until it ends */
-	struct task_struct	*lo_probe_task;	/* who submitted it */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
 	struct blk_mq_tag_set	lo_tag_set;
@@ -155,7 +137,6 @@ struct loop_cmd {
 	unsigned int		nr_bvec;
 	unsigned int		done;		/* bytes moved so far */
 	bool			bvec_owned;	/* bvec was allocated by us */
-	bool			nowait;		/* this attempt must not block */
 	bool			end_remote;	/* on the submitting CPU */
 	blk_status_t		status;		/* for lo_complete_rq() */
 	atomic_t		holders;	/* of a queued iocb, lo_rw() */
@@ -224,47 +205,49 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
 /*
  * The I/O path.
  *
- * queue_rq() (the queue is BLK_MQ_F_BLOCKING, so it may sleep) moves a read
- * or write in the submitter's context when that costs no more than a copy
- * and cannot wait for I/O it started itself: with IOCB_NOWAIT when the
- * backing file supports it and the bios it submits cannot upset the
- * caller's plug, falling back to the worker on -EAGAIN (and for direct I/O
- * only while nothing else is in flight: a deep queue is submitted faster
- * by the worker on another CPU, see lo_dio_deep()); outright when the
- * file lives in memory (tmpfs) and every page of the range is there, as a
- * copy that needs no I/O at all.  While the submitter keeps a deep queue,
- * those copies go to the worker as well, so that they run on another CPU
- * (lo_deep_queue()).
- * Everything else, and every flush, discard and write-zeroes, goes to a
- * worker: requests of the root cgroup (which cannot be throttled) join
+ * The rule: the backing file's own code (->read_iter, ->write_iter,
+ * fallocate, fsync, anything that may enter a file system) runs only in a
+ * kworker, never in the task that submitted the request.  queue_rq() runs
+ * inside that task's submit_bio(), and what the task carries there is not
+ * ours to lend to another file system:
+ *
+ *  - current->bio_list: a bio the backing file system submits is parked
+ *    there until queue_rq() returns, so a lower ext4 reading an extent
+ *    block (or xfs its extent list) for our read would wait forever;
+ *  - current->journal_info: the upper file system's journal handle, which
+ *    a lower ext4 updating the file's access time takes for its own and
+ *    trips over in jbd2 (a lower btrfs or xfs misreads it too);
+ *  - its signals and RLIMIT_FSIZE: a killed task's writeback, or a write
+ *    past the task's file size limit, would fail with EIO and SIGXFSZ,
+ *    though the device is not a file of that task;
+ *  - its stack, already deep in the upper file system.
+ *
+ * A kworker carries none of these.  So queue_rq() only starts a request
+ * and hands it over; it never sleeps, and the queue is not BLK_MQ_F_BLOCKING.
+ *
+ * Requests of the root cgroup (which cannot be throttled) join
  * lo_work_list, which one work item per device drains in order, so that a
- * deep queue costs one worker, not one per request; a request charged to
- * another cgroup gets a work item of its own, run in that cgroup's name, so
- * that a throttled cgroup never holds up the I/O of another.  So does a
- * large read that finds the list worker busy, so that two CPUs copy at
- * once (lo_list_add()).  A copy a worker made ends on the CPU that
- * submitted the request.  Direct I/O completes asynchronously through
- * lo_rw_complete(), which goes on with the request only once the backing
- * file has returned from queueing it.  A partial transfer continues where
- * it stopped.
+ * deep queue costs one worker, not one per request.  A request charged to
+ * another cgroup gets a work item of its own, run in that cgroup's name,
+ * so that a throttled cgroup never holds up another's I/O; so does a large
+ * read that finds the list worker busy, so that two CPUs copy at once
+ * (lo_list_add()).  Reads and writes go through the backing file with one
+ * bvec iterator over the whole request; a partial transfer continues
+ * where it stopped.  Direct I/O completes asynchronously in
+ * lo_rw_complete().  A copy the worker made ends on the submitting CPU.
  */
 
 static void lo_cmd_end(struct loop_cmd *cmd, blk_status_t status)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	struct loop_device *lo = rq->q->queuedata;
 
 	if (cmd->bvec_owned)
 		kfree(cmd->bvec);
-	atomic_dec(&lo->lo_inflight);
-	if (READ_ONCE(lo->lo_probe_rq) == rq)
-		WRITE_ONCE(lo->lo_probe_rq, NULL);
 	if (cmd->end_remote) {
 		/*
-		 * A copy the worker made: end it on the CPU that submitted
-		 * it, as blk-mq arranges, so that the completions up the
-		 * stack (io_uring's, say) run there and the worker gets on
-		 * with the next request.
+		 * A copy the worker made: blk-mq ends it on the CPU that
+		 * submitted it, so that the completions up the stack (io_uring's,
+		 * say) run there and the worker gets on with the next request.
 		 */
 		cmd->status = status;
 		blk_mq_complete_request(rq);
@@ -281,7 +264,7 @@ static void lo_complete_rq(struct request *rq)
 }
 
 /* Describe the whole request as one array of bio_vecs. */
-static int lo_cmd_map(struct loop_cmd *cmd, gfp_t gfp)
+static int lo_cmd_map(struct loop_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct req_iterator it;
@@ -299,7 +282,7 @@ static int lo_cmd_map(struct loop_cmd *cmd, gfp_t gfp)
 		cmd->bvec = __bvec_iter_bvec(rq->bio->bi_io_vec,
 					     rq->bio->bi_iter);
 	} else {
-		table = kmalloc_array(n, sizeof(*table), gfp);
+		table = kmalloc_array(n, sizeof(*table), GFP_NOIO);
 		if (!table)
 			return -ENOMEM;
 		n = 0;
@@ -340,47 +323,26 @@ static loff_t lo_rq_pos(struct loop_device *lo, struct request *rq)
 	return ((loff_t)blk_rq_pos(rq) << SECTOR_SHIFT) + lo->lo_offset;
 }
 
-/* Freeze protection for a write, held until the write completes. */
-static bool lo_start_write(struct kiocb *iocb, bool nowait)
-{
-	struct super_block *sb = file_inode(iocb->ki_filp)->i_sb;
-
-	if (!nowait) {
-		kiocb_start_write(iocb);
-		return true;
-	}
-	if (!sb_start_write_trylock(sb))
-		return false;
-	/* As kiocb_start_write(): the completion may run elsewhere. */
-	__sb_writers_release(sb, SB_FREEZE_WRITE);
-	return true;
-}
-
 static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd);
 
-enum lo_rw_next {
-	LO_RW_DONE,		/* request completed */
-	LO_RW_AGAIN,		/* partial transfer, go on here */
-	LO_RW_PUNT,		/* go on in the worker */
-};
-
-/* Account the result of one read_iter/write_iter call. */
-static enum lo_rw_next lo_rw_result(struct loop_cmd *cmd, long ret)
+/*
+ * Account the result of one ->read_iter() or ->write_iter() call.  Returns
+ * true if that ended the request, false if some of it is left to move.
+ */
+static bool lo_rw_result(struct loop_cmd *cmd, long ret)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct iov_iter iter;
 
-	if (ret == -EAGAIN && cmd->nowait)
-		return LO_RW_PUNT;
 	if (ret < 0) {
 		lo_cmd_end(cmd, errno_to_blk_status(ret));
-		return LO_RW_DONE;
+		return true;
 	}
 
 	cmd->done += ret;
 	if (cmd->done >= blk_rq_bytes(rq)) {
 		lo_cmd_end(cmd, BLK_STS_OK);
-		return LO_RW_DONE;
+		return true;
 	}
 	if (ret == 0) {
 		/* The backing file ends inside the device. */
@@ -389,9 +351,9 @@ static enum lo_rw_next lo_rw_result(struct loop_cmd *cmd, long ret)
 			iov_iter_zero(iov_iter_count(&iter), &iter);
 		}
 		lo_cmd_end(cmd, BLK_STS_IOERR);
-		return LO_RW_DONE;
+		return true;
 	}
-	return cmd->nowait ? LO_RW_PUNT : LO_RW_AGAIN;
+	return false;
 }
 
 static void lo_rw_complete(struct kiocb *iocb, long ret)
@@ -407,30 +369,24 @@ static void lo_rw_complete(struct kiocb *iocb, long ret)
 		return;
 	/* Ended where the backing file completed it, not redirected. */
 	cmd->end_remote = false;
-	if (lo_rw_result(cmd, ret) != LO_RW_DONE)
+	/* Possibly in interrupt context: the rest is a worker's. */
+	if (!lo_rw_result(cmd, ret))
 		lo_punt(rq->q->queuedata, cmd);
 }
 
-/*
- * Move the rest of a READ or WRITE request.  Returns false if a non-blocking
- * attempt has to be continued by the worker; the request is then untouched
- * apart from the progress recorded in cmd->done.
- */
-static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
+/* Move the rest of a READ or WRITE request; called by a worker only. */
+static void lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct file *file = lo->lo_backing_file;
 	bool write = req_op(rq) == REQ_OP_WRITE;
 	struct kiocb *iocb = &cmd->iocb;
-	enum lo_rw_next next;
 	struct iov_iter iter;
 	ssize_t ret;
 
-	if (lo_cmd_map(cmd, cmd->nowait ? GFP_NOWAIT : GFP_NOIO)) {
-		if (cmd->nowait)
-			return false;
+	if (lo_cmd_map(cmd)) {
 		lo_cmd_end(cmd, BLK_STS_RESOURCE);
-		return true;
+		return;
 	}
 
 	do {
@@ -439,10 +395,9 @@ static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 			.ki_filp	= file,
 			.ki_pos		= lo_rq_pos(lo, rq) + cmd->done,
 			.ki_ioprio	= req_get_ioprio(rq),
-			.ki_flags	= cmd->nowait ? IOCB_NOWAIT : 0,
 		};
 		if (lo->lo_use_dio) {
-			iocb->ki_flags |= IOCB_DIRECT;
+			iocb->ki_flags = IOCB_DIRECT;
 			iocb->ki_complete = lo_rw_complete;
 			/*
 			 * A file system may still read the iocb after queueing
@@ -454,8 +409,7 @@ static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 		}
 
 		if (write) {
-			if (!lo_start_write(iocb, cmd->nowait))
-				return false;
+			kiocb_start_write(iocb);
 			ret = file->f_op->write_iter(iocb, &iter);
 		} else {
 			ret = file->f_op->read_iter(iocb, &iter);
@@ -463,16 +417,13 @@ static bool lo_rw(struct loop_device *lo, struct loop_cmd *cmd)
 		if (ret == -EIOCBQUEUED) {
 			/* Not complete yet: lo_rw_complete() goes on. */
 			if (!atomic_dec_and_test(&cmd->holders))
-				return true;
+				return;
 			/* Complete already, write freeze protection dropped. */
 			ret = cmd->result;
 		} else if (write) {
 			kiocb_end_write(iocb);
 		}
-		next = lo_rw_result(cmd, ret);
-	} while (next == LO_RW_AGAIN);
-
-	return next == LO_RW_DONE;
+	} while (!lo_rw_result(cmd, ret));
 }
 
 static void lo_drop_limits(struct loop_device *lo, int mode)
@@ -605,7 +556,7 @@ static void lo_workfn(struct work_struct *work)
 #endif
 }
 
-/* Requests of the root cgroup, in the order they were punted. */
+/* Requests of the root cgroup, in the order they were handed over. */
 static void lo_list_workfn(struct work_struct *work)
 {
 	struct loop_device *lo = container_of(work, struct loop_device,
@@ -617,7 +568,7 @@ static void lo_list_workfn(struct work_struct *work)
 	lo_worker_enter(&ws);
 	spin_lock_irq(&lo->lo_work_lock);
 	while (!list_empty(&lo->lo_work_list)) {
-		/* We look at the list again before we return: see lo_punt(). */
+		/* We look at the list again before we return: lo_list_add(). */
 		lo->lo_work_busy = true;
 		list_splice_init(&lo->lo_work_list, &batch);
 		spin_unlock_irq(&lo->lo_work_lock);
@@ -688,203 +639,14 @@ static bool lo_list_add(struct loop_device *lo, struct loop_cmd *cmd)
 	return true;
 }
 
-/* Hand a request to a worker; may be called in interrupt context. */
+/* Hand a request to a worker; never sleeps, may run in interrupt context. */
 static void lo_punt(struct loop_device *lo, struct loop_cmd *cmd)
 {
-	cmd->nowait = false;
 	cmd->end_remote = lo_worker_copies(lo);
 	if (!lo_rq_cgroup(blk_mq_rq_from_pdu(cmd)) && lo_list_add(lo, cmd))
 		return;
 	INIT_WORK(&cmd->work, lo_workfn);
 	queue_work(lo->lo_wq, &cmd->work);
-}
-
-/* Whether the submitter's blkcg is the one the request is charged to. */
-static bool lo_rq_in_current_blkcg(struct request *rq)
-{
-#ifdef CONFIG_BLK_CGROUP
-	struct cgroup_subsys_state *css;
-	bool same;
-
-	if (!rq->bio)
-		return true;
-	css = bio_blkcg_css(rq->bio);
-	rcu_read_lock();
-	same = !css || css == task_css(current, io_cgrp_id);
-	rcu_read_unlock();
-	return same;
-#else
-	return true;
-#endif
-}
-
-/* Where queue_rq() moves a request's data. */
-enum lo_submit {
-	LO_SUBMIT_WORKER,	/* in the worker */
-	LO_SUBMIT_NOWAIT,	/* here with IOCB_NOWAIT, else in the worker */
-	LO_SUBMIT_RESIDENT,	/* here if all in memory, else in the worker */
-};
-
-/*
- * Bios the backing file submits from queue_rq() go into current->plug
- * unless submit_bio() holds them back on current->bio_list.  With a plug
- * and no bio_list, our caller is most likely flushing that very plug, and
- * blk_mq_flush_plug_list() does not expect the list it walks to grow.
- */
-static bool lo_may_submit_bios(void)
-{
-	return !current->plug || current->bio_list;
-}
-
-/* Count one request against a deep queue's budget; false if none is left. */
-static bool lo_deep_take(struct loop_device *lo)
-{
-	unsigned int n = READ_ONCE(lo->lo_deep);
-
-	if (!n)
-		return false;
-	/* When it runs out, probe at once. */
-	if (n == 1)
-		WRITE_ONCE(lo->lo_probe, LO_PROBE_INTERVAL - 1);
-	WRITE_ONCE(lo->lo_deep, n - 1);
-	return true;
-}
-
-/*
- * A request that queue_rq() finishes by itself is complete before the next
- * one arrives, so a submitter that keeps 32 requests in flight looks to the
- * device just like one that waits for each, and queue_rq() would serve both
- * on the submitter's CPU alone.  Telling them apart takes a request that
- * does not finish at once: one in LO_PROBE_INTERVAL, the probe, goes to the
- * worker.  A submitter that waits for it pays one hand-over, and its next
- * request is finished here again.  If the same task submits again while the
- * probe is still with the worker, it keeps a deep queue: the next
- * LO_DEEP_BUDGET requests go to the worker, on another CPU, while this one
- * goes on submitting, and then another probe looks again.  Other tasks do
- * not count: two that wait for each of their requests are better served
- * here, each on its own CPU.  Returns true if rq should go to the worker.
- */
-static bool lo_deep_queue(struct loop_device *lo, struct request *rq)
-{
-	unsigned int n;
-
-	if (lo_deep_take(lo))
-		return true;
-	if (READ_ONCE(lo->lo_probe_rq) &&
-	    READ_ONCE(lo->lo_probe_task) == current) {
-		WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
-		return true;
-	}
-	n = READ_ONCE(lo->lo_probe) + 1;
-	if (n < LO_PROBE_INTERVAL) {
-		WRITE_ONCE(lo->lo_probe, n);
-		return false;
-	}
-	WRITE_ONCE(lo->lo_probe, 0);
-	/* Compared with current, never followed. */
-	WRITE_ONCE(lo->lo_probe_task, current);
-	WRITE_ONCE(lo->lo_probe_rq, rq);
-	return true;
-}
-
-/*
- * lo_deep_queue() for direct I/O, which completes later, so that a deep
- * queue shows as requests in flight and needs no probe.  Submitting here
- * saves a hand-over while nothing else is in flight.  Once a request
- * arrives before the one ahead of it is done, the worker, on another CPU,
- * submits the next LO_DEEP_BUDGET requests, also those that find the queue
- * drained for a moment between two batches: the submitter would otherwise
- * hold the rest of its batch while it submits the first.
- */
-static bool lo_dio_deep(struct loop_device *lo, int depth)
-{
-	if (depth > 1) {
-		if (READ_ONCE(lo->lo_deep) != LO_DEEP_BUDGET)
-			WRITE_ONCE(lo->lo_deep, LO_DEEP_BUDGET);
-		return true;
-	}
-	return lo_deep_take(lo);
-}
-
-/* Whether the page cache has the backing file's range of a request. */
-static bool lo_rq_cached(struct loop_device *lo, struct request *rq)
-{
-	loff_t pos = lo_rq_pos(lo, rq);
-
-	return filemap_range_has_page(lo->lo_backing_file->f_mapping, pos,
-				      pos + blk_rq_bytes(rq) - 1);
-}
-
-static enum lo_submit lo_submit_mode(struct loop_device *lo,
-				     struct request *rq, int depth)
-{
-	struct file *file = lo->lo_backing_file;
-	fmode_t fmode = file->f_mode;
-	bool nowait;
-
-	switch (req_op(rq)) {
-	case REQ_OP_READ:
-		nowait = !!(fmode & FMODE_NOWAIT);
-		break;
-	case REQ_OP_WRITE:
-		if (lo->lo_use_dio)
-			nowait = !!(fmode & FMODE_NOWAIT);
-		else
-			nowait = !!(file->f_op->fop_flags & FOP_BUFFER_WASYNC);
-		break;
-	default:
-		return LO_SUBMIT_WORKER;
-	}
-	/* The worker charges the request's cgroups, not the submitter's. */
-	if (!lo_rq_in_current_blkcg(rq))
-		return LO_SUBMIT_WORKER;
-	if (shmem_mapping(file->f_mapping))
-		return lo_deep_queue(lo, rq) ? LO_SUBMIT_WORKER :
-						 LO_SUBMIT_RESIDENT;
-	if (!nowait || !lo_may_submit_bios())
-		return LO_SUBMIT_WORKER;
-	if (lo->lo_use_dio)
-		return lo_dio_deep(lo, depth) ? LO_SUBMIT_WORKER :
-						LO_SUBMIT_NOWAIT;
-	/*
-	 * Buffered I/O that does not fail here is a copy.  In a deep queue
-	 * those go to the worker, but a read that misses the page cache is
-	 * still tried here: the attempt starts the read, so that the worker
-	 * waits for it instead of issuing it.
-	 */
-	if (lo_deep_queue(lo, rq) &&
-	    (req_op(rq) == REQ_OP_WRITE || lo_rq_cached(lo, rq)))
-		return LO_SUBMIT_WORKER;
-	return LO_SUBMIT_NOWAIT;
-}
-
-/*
- * tmpfs reads and writes what it has in memory without any I/O, but reads
- * a swapped-out page back in and waits for it; under submit_bio() that read
- * would not even start before we return.  So a request on tmpfs is moved
- * here only if every page of its range is in memory, and those pages are
- * held meanwhile: reclaim does not swap out a page somebody else holds
- * (pageout() wants it freeable).  At most one folio batch is held, so
- * larger requests on small folios go to the worker.  Returns false,
- * having done nothing, when the range is not all there.
- */
-static bool lo_rw_resident(struct loop_device *lo, struct loop_cmd *cmd)
-{
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	loff_t pos = lo_rq_pos(lo, rq);
-	pgoff_t index = pos >> PAGE_SHIFT;
-	pgoff_t last = (pos + blk_rq_bytes(rq) - 1) >> PAGE_SHIFT;
-	struct folio_batch fbatch;
-	bool handled = false;
-
-	folio_batch_init(&fbatch);
-	/* Stops at the first page that is not in memory. */
-	filemap_get_folios_contig(lo->lo_backing_file->f_mapping, &index,
-				  last, &fbatch);
-	if (index > last)
-		handled = lo_rw(lo, cmd);
-	folio_batch_release(&fbatch);
-	return handled;
 }
 
 static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -893,9 +655,6 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct loop_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct loop_device *lo = rq->q->queuedata;
-	bool handled = false;
-	unsigned int noio;
-	int depth;
 
 	if (READ_ONCE(lo->lo_state) != LO_BOUND)
 		return BLK_STS_IOERR;
@@ -904,28 +663,11 @@ static blk_status_t lo_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_IOERR;
 
 	blk_mq_start_request(rq);
-	depth = atomic_inc_return(&lo->lo_inflight);
 	cmd->bvec = NULL;
 	cmd->bvec_owned = false;
 	cmd->done = 0;
-	cmd->nowait = false;
-	cmd->end_remote = false;
-
-	noio = memalloc_noio_save();
-	switch (lo_submit_mode(lo, rq, depth)) {
-	case LO_SUBMIT_NOWAIT:
-		cmd->nowait = true;
-		handled = lo_rw(lo, cmd);
-		break;
-	case LO_SUBMIT_RESIDENT:
-		handled = lo_rw_resident(lo, cmd);
-		break;
-	case LO_SUBMIT_WORKER:
-		break;
-	}
-	memalloc_noio_restore(noio);
-	if (!handled)
-		lo_punt(lo, cmd);
+	/* Nothing of the backing file here: see the top of the I/O path. */
+	lo_punt(lo, cmd);
 	return BLK_STS_OK;
 }
 
@@ -2030,8 +1772,7 @@ static int lo_add(int nr, struct loop_device **hidden)
 	lo->lo_tag_set.numa_node = NUMA_NO_NODE;
 	lo->lo_tag_set.cmd_size = sizeof(struct loop_cmd);
 	lo->lo_tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_STACKING |
-			       BLK_MQ_F_NO_SCHED_BY_DEFAULT |
-			       BLK_MQ_F_BLOCKING;
+			       BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	lo->lo_tag_set.driver_data = lo;
 	err = blk_mq_alloc_tag_set(&lo->lo_tag_set);
 	if (err)
