@@ -11,15 +11,18 @@
  *                   NULL); and loop_free_xa, which holds exactly the
  *                   published devices that are unbound, with the lowest
  *                   of their numbers in loop_free_lowest.
- * loop_chain_mutex  is held by everything that attaches, swaps or detaches a
- *                   backing file, so that a chain of loop devices stacked on
- *                   each other can be walked safely while a new backing file
- *                   is checked for leading back to the device itself.
+ * loop_chain_mutex  serializes the walks down a chain of loop devices
+ *                   stacked on each other (lo_walk_chain()) with the
+ *                   detaching and swapping of backing files, so that a walk
+ *                   never follows a file that goes away.  It is held only
+ *                   for the walk and the swap: never across a backing
+ *                   file's I/O, fsync or a queue freeze's wait.
  * lo->lo_mutex      guards the configuration of one device: lo_state,
  *                   lo_flags, lo_offset, lo_sizelimit, lo_file_name,
  *                   lo_backing_file, lo_use_dio and lo_wq.  Fields the I/O
- *                   path reads are only changed with the queue frozen, or
- *                   at the last close, when no I/O can be in flight.
+ *                   path reads are only changed while the device is not
+ *                   bound, or with its queue frozen, or at the last close,
+ *                   when no I/O can be in flight.
  * lo->lo_lock       (spinlock) lets sysfs readers take a reference on
  *                   lo_backing_file without sleeping on lo_mutex, which is
  *                   held while the sysfs group is removed.
@@ -30,8 +33,8 @@
  * disk->open_mutex  (block layer) is held around ->open and ->release.
  *
  * Lock order:
- *   disk->open_mutex -> loop_chain_mutex -> lo->lo_mutex
- *                    -> loop_index_mutex -> lo->lo_lock
+ *   disk->open_mutex -> lo->lo_mutex -> loop_chain_mutex -> lo->lo_lock
+ *                                    -> loop_index_mutex
  *
  * loop_index_mutex is never held while calling add_disk(), del_gendisk() or
  * anything else that may take disk->open_mutex.  A device enters LO_RUNDOWN
@@ -696,22 +699,37 @@ static bool lo_can_dio(struct loop_device *lo)
 	       !(lo->lo_offset & (bsize - 1));
 }
 
-/* Switch direct I/O on if @want and possible, off otherwise. */
-static void lo_update_dio(struct loop_device *lo, bool want)
+/*
+ * Switch direct I/O on if @want and possible, off otherwise.  No request
+ * may run meanwhile: the caller has frozen the queue, or the device is not
+ * bound yet.
+ */
+static void lo_switch_dio(struct loop_device *lo, bool want)
 {
 	bool use = want && lo_can_dio(lo);
 
 	if (use == lo->lo_use_dio)
 		return;
-
-	/* Direct I/O must not overtake data still in the page cache. */
-	vfs_fsync(lo->lo_backing_file, 0);
-	blk_mq_freeze_queue(lo_queue(lo));
+	/*
+	 * Direct I/O must not overtake what buffered writes left in the page
+	 * cache.  With the queue frozen no new one can come in.
+	 */
+	if (use)
+		vfs_fsync(lo->lo_backing_file, 0);
 	lo->lo_use_dio = use;
 	if (use)
 		lo->lo_flags |= LO_FLAGS_DIRECT_IO;
 	else
 		lo->lo_flags &= ~LO_FLAGS_DIRECT_IO;
+}
+
+/* lo_switch_dio() on a bound device, freezing its queue if it changes. */
+static void lo_update_dio(struct loop_device *lo, bool want)
+{
+	if ((want && lo_can_dio(lo)) == lo->lo_use_dio)
+		return;
+	blk_mq_freeze_queue(lo_queue(lo));
+	lo_switch_dio(lo, want);
 	blk_mq_unfreeze_queue(lo_queue(lo));
 }
 
@@ -788,9 +806,15 @@ static int lo_check_backing(struct file *file)
 /*
  * Follow @file down a chain of loop devices.  It must not lead back to @lo,
  * which would make I/O recurse forever, and every device on the way must
- * be bound.  Called with loop_chain_mutex held, which keeps the chain still.
+ * be bound.  loop_chain_mutex, held by the caller, serializes the walks
+ * and keeps each backing file on the way attached while we look at it.
+ *
+ * A device being bound is not bound yet, so nobody's walk passes through
+ * it: of two binds that would close a ring, the one that walks later
+ * finds the other unbound, or finds itself.  LOOP_CHANGE_FD swaps a bound
+ * device's file, so it walks and swaps under one hold of the mutex.
  */
-static int lo_check_chain(struct loop_device *lo, struct file *file)
+static int lo_walk_chain(struct loop_device *lo, struct file *file)
 {
 	struct inode *inode = file->f_mapping->host;
 	struct gendisk *disk;
@@ -805,11 +829,22 @@ static int lo_check_chain(struct loop_device *lo, struct file *file)
 		if (disk == lo->lo_disk)
 			return -EBADF;
 		next = disk->private_data;
-		if (READ_ONCE(next->lo_state) != LO_BOUND)
+		/* Pairs with the release in lo_configure(): the file is set. */
+		if (smp_load_acquire(&next->lo_state) != LO_BOUND)
 			return -EINVAL;
 		inode = next->lo_backing_file->f_mapping->host;
 	}
 	return 0;
+}
+
+static int lo_check_chain(struct loop_device *lo, struct file *file)
+{
+	int err;
+
+	mutex_lock(&loop_chain_mutex);
+	err = lo_walk_chain(lo, file);
+	mutex_unlock(&loop_chain_mutex);
+	return err;
 }
 
 /* Our own I/O must not recurse into the filesystem through reclaim. */
@@ -823,10 +858,12 @@ static void lo_attach_file(struct loop_device *lo, struct file *file)
 	spin_unlock_irq(&lo->lo_lock);
 }
 
+/* Under loop_chain_mutex, so that no lo_walk_chain() sees the file go. */
 static struct file *lo_detach_file(struct loop_device *lo)
 {
 	struct file *file = lo->lo_backing_file;
 
+	lockdep_assert_held(&loop_chain_mutex);
 	spin_lock_irq(&lo->lo_lock);
 	lo->lo_backing_file = NULL;
 	spin_unlock_irq(&lo->lo_lock);
@@ -926,12 +963,9 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 		if (err)
 			goto out_put_file;
 	}
-	err = mutex_lock_killable(&loop_chain_mutex);
-	if (err)
-		goto out_abort_claim;
 	err = mutex_lock_killable(&lo->lo_mutex);
 	if (err)
-		goto out_unlock_chain;
+		goto out_abort_claim;
 
 	err = -EBUSY;
 	if (lo->lo_state != LO_UNBOUND)
@@ -972,13 +1006,15 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	lo_set_file_name(lo, info);
 	lo->lo_flags = flags & ~LO_FLAGS_DIRECT_IO;
 	lo_attach_file(lo, file);
+	/* Not bound yet, so no request runs: no freeze needed. */
 	want_dio = (flags & LO_FLAGS_DIRECT_IO) || (file->f_flags & O_DIRECT);
-	lo_update_dio(lo, want_dio);
+	lo_switch_dio(lo, want_dio);
 	lo_set_capacity(lo, lo_sectors(file, lo->lo_offset, lo->lo_sizelimit));
 	lo->lo_sysfs_added = !sysfs_create_group(&disk_to_dev(disk)->kobj,
 						 &lo_attr_group);
 
-	WRITE_ONCE(lo->lo_state, LO_BOUND);
+	/* Pairs with the acquire in lo_check_chain(). */
+	smp_store_release(&lo->lo_state, LO_BOUND);
 	lo_index_update(lo);
 	partscan = lo->lo_flags & LO_FLAGS_PARTSCAN;
 	if (partscan)
@@ -989,7 +1025,6 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	/* A bound device pins the module until it is unbound. */
 	__module_get(THIS_MODULE);
 	mutex_unlock(&lo->lo_mutex);
-	mutex_unlock(&loop_chain_mutex);
 
 	if (partscan)
 		lo_reread_partitions(lo);
@@ -999,8 +1034,6 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 
 out_unlock:
 	mutex_unlock(&lo->lo_mutex);
-out_unlock_chain:
-	mutex_unlock(&loop_chain_mutex);
 out_abort_claim:
 	if (!(mode & BLK_OPEN_EXCL))
 		bd_abort_claiming(bdev, lo);
@@ -1011,7 +1044,7 @@ out_put_file:
 
 /*
  * Detach the backing file of a device in LO_RUNDOWN.  Called from the last
- * close, with disk->open_mutex, loop_chain_mutex and lo_mutex held.  Returns
+ * close, with disk->open_mutex and lo_mutex held.  Returns
  * the file, for the caller to drop once the locks are released.
  */
 static struct file *lo_unbind(struct loop_device *lo)
@@ -1034,7 +1067,9 @@ static struct file *lo_unbind(struct loop_device *lo)
 	freeze = blk_mq_queue_inflight(lo_queue(lo));
 	if (freeze)
 		blk_mq_freeze_queue(lo_queue(lo));
+	mutex_lock(&loop_chain_mutex);
 	file = lo_detach_file(lo);
+	mutex_unlock(&loop_chain_mutex);
 	lo->lo_use_dio = false;
 	lim = queue_limits_start_update(lo_queue(lo));
 	lim.logical_block_size = SECTOR_SIZE;
@@ -1082,7 +1117,6 @@ static int lo_clr_fd(struct loop_device *lo)
 	err = mutex_lock_killable(&disk->open_mutex);
 	if (err)
 		return err;
-	mutex_lock(&loop_chain_mutex);
 	mutex_lock(&lo->lo_mutex);
 	if (lo->lo_state != LO_BOUND) {
 		err = -ENXIO;
@@ -1093,17 +1127,21 @@ static int lo_clr_fd(struct loop_device *lo)
 			WRITE_ONCE(lo->lo_state, LO_RUNDOWN);
 	}
 	mutex_unlock(&lo->lo_mutex);
-	mutex_unlock(&loop_chain_mutex);
 	mutex_unlock(&disk->open_mutex);
 	return err;
 }
 
-/* Swap the backing file of a read-only device for one of the same size. */
+/*
+ * Swap the backing file of a read-only device for one of the same size.
+ * The new file, and the direct I/O it allows, take over under one freeze,
+ * so that no request runs with the old file's setting on the new file.
+ */
 static int lo_change_fd(struct loop_device *lo, unsigned int fd)
 {
+	struct request_queue *q = lo_queue(lo);
 	struct gendisk *disk = lo->lo_disk;
-	struct file *file, *old;
-	bool partscan;
+	struct file *file, *old = NULL;
+	bool partscan, want_dio;
 	int err;
 
 	file = fget(fd);
@@ -1113,38 +1151,43 @@ static int lo_change_fd(struct loop_device *lo, unsigned int fd)
 	if (err)
 		goto out_put_file;
 
-	err = mutex_lock_killable(&loop_chain_mutex);
-	if (err)
-		goto out_put_file;
 	err = mutex_lock_killable(&lo->lo_mutex);
 	if (err)
-		goto out_unlock_chain;
-
+		goto out_put_file;
 	err = -ENXIO;
 	if (lo->lo_state != LO_BOUND)
 		goto out_unlock;
 	err = -EINVAL;
 	if (!(lo->lo_flags & LO_FLAGS_READ_ONLY))
 		goto out_unlock;
-	err = lo_check_chain(lo, file);
-	if (err)
-		goto out_unlock;
-	err = -EINVAL;
 	if (lo_sectors(file, lo->lo_offset, lo->lo_sizelimit) !=
 	    lo_sectors(lo->lo_backing_file, lo->lo_offset, lo->lo_sizelimit))
 		goto out_unlock;
 
+	want_dio = lo->lo_use_dio || (file->f_flags & O_DIRECT);
+	blk_mq_freeze_queue(q);
+	/* A bound device's chain: walk and swap under one hold. */
+	mutex_lock(&loop_chain_mutex);
+	err = lo_walk_chain(lo, file);
+	if (!err) {
+		old = lo_detach_file(lo);
+		lo_attach_file(lo, file);
+	}
+	mutex_unlock(&loop_chain_mutex);
+	if (!err) {
+		lo->lo_use_dio = false;
+		lo_switch_dio(lo, want_dio);
+	}
+	blk_mq_unfreeze_queue(q);
+	if (err)
+		goto out_unlock;
+
+	/* Other media: the one change event follows below. */
 	dev_set_uevent_suppress(disk_to_dev(disk), 1);
 	disk_force_media_change(disk);
-	blk_mq_freeze_queue(lo_queue(lo));
-	old = lo_detach_file(lo);
-	lo_attach_file(lo, file);
-	blk_mq_unfreeze_queue(lo_queue(lo));
-	lo_update_dio(lo, lo->lo_use_dio || (file->f_flags & O_DIRECT));
 	dev_set_uevent_suppress(disk_to_dev(disk), 0);
 	partscan = lo->lo_flags & LO_FLAGS_PARTSCAN;
 	mutex_unlock(&lo->lo_mutex);
-	mutex_unlock(&loop_chain_mutex);
 
 	fput(old);
 	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
@@ -1154,23 +1197,30 @@ static int lo_change_fd(struct loop_device *lo, unsigned int fd)
 
 out_unlock:
 	mutex_unlock(&lo->lo_mutex);
-out_unlock_chain:
-	mutex_unlock(&loop_chain_mutex);
 out_put_file:
 	fput(file);
 	return err;
 }
 
-static int lo_set_status(struct loop_device *lo, const struct loop_info64 *info)
+/*
+ * Change offset, size limit, name and flags of a bound device.  Moving the
+ * data (a new offset or size limit) under a mounted file system would
+ * corrupt it, so that claims the device as LOOP_SET_BLOCK_SIZE does: with
+ * an exclusive opener it fails with -EBUSY, and none comes in meanwhile.
+ */
+static int lo_set_status(struct loop_device *lo, blk_mode_t mode,
+			 struct block_device *bdev,
+			 const struct loop_info64 *info)
 {
 	struct block_device *whole = lo->lo_disk->part0;
-	bool resize, partscan = false;
+	bool claimed = false, partscan = false, moves;
 	int flags;
 	int err;
 
+again:
 	err = mutex_lock_killable(&lo->lo_mutex);
 	if (err)
-		return err;
+		goto out_abort_claim;
 	err = -ENXIO;
 	if (lo->lo_state != LO_BOUND)
 		goto out_unlock;
@@ -1178,9 +1228,18 @@ static int lo_set_status(struct loop_device *lo, const struct loop_info64 *info)
 	if (err)
 		goto out_unlock;
 
-	resize = lo->lo_offset != info->lo_offset ||
-		 lo->lo_sizelimit != info->lo_sizelimit;
-	if (resize) {
+	moves = lo->lo_offset != info->lo_offset ||
+		lo->lo_sizelimit != info->lo_sizelimit;
+	if (moves && !claimed && !(mode & BLK_OPEN_EXCL)) {
+		/* The claim may wait for another: not under lo_mutex. */
+		mutex_unlock(&lo->lo_mutex);
+		err = bd_prepare_to_claim(bdev, lo, NULL);
+		if (err)
+			return err;
+		claimed = true;
+		goto again;
+	}
+	if (moves) {
 		/* Cached blocks would now sit at the wrong place. */
 		sync_blockdev(whole);
 		invalidate_bdev(whole);
@@ -1197,54 +1256,63 @@ static int lo_set_status(struct loop_device *lo, const struct loop_info64 *info)
 	lo->lo_sizelimit = info->lo_sizelimit;
 	lo_set_file_name(lo, info);
 	lo->lo_flags = flags;
-	if (resize)
+	if (moves)
 		lo_set_capacity(lo, lo_sectors(lo->lo_backing_file,
 					       lo->lo_offset, lo->lo_sizelimit));
 	/* A new offset may break the alignment direct I/O needs. */
-	lo_update_dio(lo, lo->lo_use_dio);
+	lo_switch_dio(lo, lo->lo_use_dio);
 	blk_mq_unfreeze_queue(lo_queue(lo));
 
 	if (partscan)
 		clear_bit(GD_SUPPRESS_PART_SCAN, &lo->lo_disk->state);
 out_unlock:
 	mutex_unlock(&lo->lo_mutex);
+out_abort_claim:
+	if (claimed)
+		bd_abort_claiming(bdev, lo);
 	if (partscan)
 		lo_reread_partitions(lo);
 	return err;
 }
 
+/*
+ * What LOOP_GET_STATUS64 reports.  The backing file is identified as
+ * stat() sees it (losetup -j compares st_dev and st_ino), which may sleep
+ * in the file system for long, so that is asked outside lo_mutex, on a
+ * reference of our own.
+ */
 static int lo_get_status(struct loop_device *lo, struct loop_info64 *info)
 {
-	struct path path;
+	struct file *file = NULL;
 	struct kstat stat;
 	int err;
 
 	err = mutex_lock_killable(&lo->lo_mutex);
 	if (err)
 		return err;
-	if (lo->lo_state != LO_BOUND) {
-		mutex_unlock(&lo->lo_mutex);
-		return -ENXIO;
+	if (lo->lo_state == LO_BOUND) {
+		*info = (struct loop_info64) {
+			.lo_number	= lo->lo_number,
+			.lo_offset	= lo->lo_offset,
+			.lo_sizelimit	= lo->lo_sizelimit,
+			.lo_flags	= lo->lo_flags,
+		};
+		memcpy(info->lo_file_name, lo->lo_file_name, LO_NAME_SIZE);
+		file = get_file(lo->lo_backing_file);
 	}
-	memset(info, 0, sizeof(*info));
-	info->lo_number = lo->lo_number;
-	info->lo_offset = lo->lo_offset;
-	info->lo_sizelimit = lo->lo_sizelimit;
-	info->lo_flags = lo->lo_flags;
-	memcpy(info->lo_file_name, lo->lo_file_name, LO_NAME_SIZE);
-	path = lo->lo_backing_file->f_path;
-	path_get(&path);
 	mutex_unlock(&lo->lo_mutex);
+	if (!file)
+		return -ENXIO;
 
-	/* The filesystem may sleep for long; not under lo_mutex. */
-	err = vfs_getattr(&path, &stat, STATX_INO, AT_STATX_SYNC_AS_STAT);
-	path_put(&path);
-	if (err)
-		return err;
-	info->lo_device = huge_encode_dev(stat.dev);
-	info->lo_inode = stat.ino;
-	info->lo_rdevice = huge_encode_dev(stat.rdev);
-	return 0;
+	err = vfs_getattr(&file->f_path, &stat, STATX_INO,
+			  AT_STATX_SYNC_AS_STAT);
+	if (!err) {
+		info->lo_device = huge_encode_dev(stat.dev);
+		info->lo_rdevice = huge_encode_dev(stat.rdev);
+		info->lo_inode = stat.ino;
+	}
+	fput(file);
+	return err;
 }
 
 /*
@@ -1286,7 +1354,8 @@ do {									\
 	 __old->lo_offset != __i64->lo_offset) ? -EOVERFLOW : 0;	\
 })
 
-static int lo_set_status_old(struct loop_device *lo,
+static int lo_set_status_old(struct loop_device *lo, blk_mode_t mode,
+			     struct block_device *bdev,
 			     const struct loop_info __user *arg)
 {
 	struct loop_info old;
@@ -1295,7 +1364,7 @@ static int lo_set_status_old(struct loop_device *lo,
 	if (copy_from_user(&old, arg, sizeof(old)))
 		return -EFAULT;
 	lo_info_from_old(&info, &old);
-	return lo_set_status(lo, &info);
+	return lo_set_status(lo, mode, bdev, &info);
 }
 
 static int lo_get_status_old(struct loop_device *lo,
@@ -1315,14 +1384,15 @@ static int lo_get_status_old(struct loop_device *lo,
 	return err;
 }
 
-static int lo_set_status64(struct loop_device *lo,
+static int lo_set_status64(struct loop_device *lo, blk_mode_t mode,
+			   struct block_device *bdev,
 			   const struct loop_info64 __user *arg)
 {
 	struct loop_info64 info;
 
 	if (copy_from_user(&info, arg, sizeof(info)))
 		return -EFAULT;
-	return lo_set_status(lo, &info);
+	return lo_set_status(lo, mode, bdev, &info);
 }
 
 static int lo_get_status64(struct loop_device *lo,
@@ -1403,7 +1473,7 @@ static int lo_set_block_size(struct loop_device *lo, blk_mode_t mode,
 	lim = queue_limits_start_update(q);
 	lo_fill_limits(lo->lo_backing_file, lo->lo_flags, bsize, &lim);
 	err = queue_limits_commit_update(q, &lim);
-	lo_update_dio(lo, lo->lo_use_dio);
+	lo_switch_dio(lo, lo->lo_use_dio);
 	blk_mq_unfreeze_queue(q);
 
 out_unlock:
@@ -1434,17 +1504,35 @@ static int lo_set_fd(struct loop_device *lo, blk_mode_t mode,
 	return lo_configure(lo, mode, bdev, &config);
 }
 
-/* Who may change a bound device: its writers and the administrator. */
-static bool lo_may_reconfigure(blk_mode_t mode)
+/*
+ * Who may run @cmd.  Binding and unbinding need an opener, as stock loop
+ * has it; changing a bound device needs write mode or the administrator.
+ */
+static bool lo_ioctl_permitted(blk_mode_t mode, unsigned int cmd)
 {
-	return (mode & BLK_OPEN_WRITE) || capable(CAP_SYS_ADMIN);
+	switch (cmd) {
+	case LOOP_SET_STATUS:
+	case LOOP_SET_STATUS64:
+	case LOOP_SET_CAPACITY:
+	case LOOP_SET_DIRECT_IO:
+	case LOOP_SET_BLOCK_SIZE:
+		return (mode & BLK_OPEN_WRITE) || capable(CAP_SYS_ADMIN);
+	default:
+		return true;
+	}
 }
 
+/*
+ * Per-device ioctls.
+ */
 static int lo_ioctl(struct block_device *bdev, blk_mode_t mode,
 		    unsigned int cmd, unsigned long arg)
 {
 	struct loop_device *lo = bdev->bd_disk->private_data;
 	void __user *argp = (void __user *)arg;
+
+	if (!lo_ioctl_permitted(mode, cmd))
+		return -EPERM;
 
 	switch (cmd) {
 	case LOOP_SET_FD:
@@ -1460,28 +1548,17 @@ static int lo_ioctl(struct block_device *bdev, blk_mode_t mode,
 	case LOOP_GET_STATUS64:
 		return lo_get_status64(lo, argp);
 	case LOOP_SET_STATUS:
+		return lo_set_status_old(lo, mode, bdev, argp);
 	case LOOP_SET_STATUS64:
-	case LOOP_SET_CAPACITY:
-	case LOOP_SET_DIRECT_IO:
-	case LOOP_SET_BLOCK_SIZE:
-		if (!lo_may_reconfigure(mode))
-			return -EPERM;
-		break;
-	default:
-		return -EINVAL;
-	}
-
-	switch (cmd) {
-	case LOOP_SET_STATUS:
-		return lo_set_status_old(lo, argp);
-	case LOOP_SET_STATUS64:
-		return lo_set_status64(lo, argp);
+		return lo_set_status64(lo, mode, bdev, argp);
 	case LOOP_SET_CAPACITY:
 		return lo_set_capacity_ioctl(lo);
 	case LOOP_SET_DIRECT_IO:
 		return lo_set_dio(lo, arg);
-	default:
+	case LOOP_SET_BLOCK_SIZE:
 		return lo_set_block_size(lo, mode, bdev, arg);
+	default:
+		return -EINVAL;
 	}
 }
 
@@ -1502,7 +1579,8 @@ struct lo_compat_info {
 	char		reserved[4];
 };
 
-static int lo_set_status_compat(struct loop_device *lo,
+static int lo_set_status_compat(struct loop_device *lo, blk_mode_t mode,
+				struct block_device *bdev,
 				const struct lo_compat_info __user *arg)
 {
 	struct lo_compat_info old;
@@ -1511,7 +1589,7 @@ static int lo_set_status_compat(struct loop_device *lo,
 	if (copy_from_user(&old, arg, sizeof(old)))
 		return -EFAULT;
 	lo_info_from_old(&info, &old);
-	return lo_set_status(lo, &info);
+	return lo_set_status(lo, mode, bdev, &info);
 }
 
 static int lo_get_status_compat(struct loop_device *lo,
@@ -1536,11 +1614,11 @@ static int lo_compat_ioctl(struct block_device *bdev, blk_mode_t mode,
 {
 	struct loop_device *lo = bdev->bd_disk->private_data;
 
+	if (!lo_ioctl_permitted(mode, cmd))
+		return -EPERM;
 	switch (cmd) {
 	case LOOP_SET_STATUS:
-		if (!lo_may_reconfigure(mode))
-			return -EPERM;
-		return lo_set_status_compat(lo, compat_ptr(arg));
+		return lo_set_status_compat(lo, mode, bdev, compat_ptr(arg));
 	case LOOP_GET_STATUS:
 		return lo_get_status_compat(lo, compat_ptr(arg));
 	case LOOP_SET_STATUS64:
@@ -1592,14 +1670,12 @@ static void lo_release(struct gendisk *disk)
 	if (state == LO_BOUND && !(READ_ONCE(lo->lo_flags) & LO_FLAGS_AUTOCLEAR))
 		return;
 
-	mutex_lock(&loop_chain_mutex);
 	mutex_lock(&lo->lo_mutex);
 	if (lo->lo_state == LO_BOUND && (lo->lo_flags & LO_FLAGS_AUTOCLEAR))
 		WRITE_ONCE(lo->lo_state, LO_RUNDOWN);
 	if (lo->lo_state == LO_RUNDOWN)
 		file = lo_unbind(lo);
 	mutex_unlock(&lo->lo_mutex);
-	mutex_unlock(&loop_chain_mutex);
 
 	if (file)
 		fput(file);
