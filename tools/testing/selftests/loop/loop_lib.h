@@ -556,6 +556,29 @@ static inline int loop_snap_find(const struct loop_snap *snap, int nr)
 }
 
 /*
+ * Remove loopN and see it gone from /sys/block, allowing a moment for
+ * closers.  -ENODEV from LOOP_CTL_REMOVE only says that nobody can find the
+ * number right now: another remover, or a LOOP_CTL_CONFIGURE that has taken
+ * the device, may hide it for a moment and then publish it again.  So only
+ * a device that no longer exists counts as removed.
+ */
+static inline int loop_remove_wait(int ctl, int nr)
+{
+	long ret = 0;
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (!loop_exists(nr))
+			return 0;
+		if (tries)
+			loop_msleep(20);
+		ret = loop_ctl_remove(ctl, nr);
+	}
+	if (!loop_exists(nr))
+		return 0;
+	return ret < 0 ? (int)ret : -EBUSY;
+}
+
+/*
  * Put the device set back the way loop_snap_take() saw it: unbind what was
  * unbound, remove what was not there, re-add what went missing.  Returns
  * the number of devices that could not be restored.
@@ -595,23 +618,15 @@ static inline int loop_snap_restore(const struct loop_snap *snap)
 			bad++;
 	}
 
-	for (i = 0; ctl >= 0 && i < n; i++) {
-		if (loop_snap_find(snap, ids[i]) >= 0)
-			continue;
-		/* Not ours to keep: remove it, allowing a moment for closers. */
-		for (int tries = 0; tries < 100; tries++) {
-			long ret = loop_ctl_remove(ctl, ids[i]);
-
-			if (ret >= 0 || ret == -ENODEV)
-				break;
-			if (tries == 99)
-				bad++;
-			loop_msleep(20);
-		}
+	for (i = 0; i < n; i++) {
+		/* Not ours to keep: remove it. */
+		if (loop_snap_find(snap, ids[i]) < 0 &&
+		    (ctl < 0 || loop_remove_wait(ctl, ids[i])))
+			bad++;
 	}
-	for (i = 0; ctl >= 0 && i < snap->count; i++) {
+	for (i = 0; i < snap->count; i++) {
 		if (!loop_exists(snap->ids[i]) &&
-		    loop_ctl_add(ctl, snap->ids[i]) < 0)
+		    (ctl < 0 || loop_ctl_add(ctl, snap->ids[i]) < 0))
 			bad++;
 	}
 	if (ctl >= 0)
