@@ -31,15 +31,38 @@ static int alloc_bind(int ctl, int backfd, uint32_t flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The device number behind a loop fd, or -1. */
+/*
+ * The device number behind a loop fd, or -1.  The minor is the number
+ * shifted left by fls(max_part), so ask sysfs for the disk's name instead:
+ * /sys/dev/block/7:M links to .../block/loopN.
+ */
 static int fd_to_nr(int fd)
 {
+	char link[64], target[PATH_MAX];
+	const char *name;
 	struct stat st;
+	ssize_t len;
+	char *end;
+	long nr;
 
 	if (fstat(fd, &st) || !S_ISBLK(st.st_mode) ||
 	    major(st.st_rdev) != LOOP_BLOCK_MAJOR)
 		return -1;
-	return minor(st.st_rdev);
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u",
+		 major(st.st_rdev), minor(st.st_rdev));
+	len = readlink(link, target, sizeof(target) - 1);
+	if (len < 0)
+		return -1;
+	target[len] = '\0';
+	name = strrchr(target, '/');
+	name = name ? name + 1 : target;
+	/* A partition (loopNpM) is not what LOOP_CTL_CONFIGURE returns. */
+	if (strncmp(name, "loop", 4) || !isdigit((unsigned char)name[4]))
+		return -1;
+	nr = strtol(name + 4, &end, 10);
+	if (*end || nr > INT_MAX)
+		return -1;
+	return nr;
 }
 
 static int ids[MAX_DEVICES];
@@ -110,12 +133,20 @@ FIXTURE_TEARDOWN(alloc)
 TEST_F(alloc, returns_bound_fd)
 {
 	struct loop_info64 info;
-	int fd, nr;
+	int first, fd, nr;
 
+	/*
+	 * Hold a first device, so that the one checked is not loop0: its
+	 * minor is 0 whatever the max_part shift, which would hide a number
+	 * taken for a minor.
+	 */
+	first = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
+	ASSERT_LE(0, first) TH_LOG("LOOP_CTL_CONFIGURE: %s", strerror(-first));
 	fd = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
 	ASSERT_LE(0, fd) TH_LOG("LOOP_CTL_CONFIGURE: %s", strerror(-fd));
+	close(first);
 	nr = fd_to_nr(fd);
-	EXPECT_LE(0, nr);
+	EXPECT_LT(0, nr);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
 	ASSERT_EQ(0, loop_get_status64(fd, &info));
