@@ -95,14 +95,38 @@ test_block_size()
 	"$LOSETUP" -d "$dev"
 }
 
+# dio_data DEV FILE: with direct I/O on, write 1 MiB of random data through
+# DEV with O_DIRECT at 64 KiB in, read it back through DEV with O_DIRECT and
+# from FILE at the same place, and compare both with what was written.
+dio_data()
+{
+	local dev=$1 file=$2 ref got
+
+	ref=$(new_file 0) || return 1
+	got=$(new_file 0) || return 1
+	dd if=/dev/urandom of="$ref" bs=64k count=16 2>/dev/null || return 1
+	dd if="$ref" of="$dev" bs=64k seek=1 oflag=direct conv=notrunc,fsync \
+		2>/dev/null || { fail "O_DIRECT write to $dev failed"; return 1; }
+	[ "$(sysfs_attr "$dev" loop/dio)" = 1 ] ||
+		{ fail "loop/dio dropped to 0 during the write"; return 1; }
+	dd if="$dev" of="$got" bs=64k skip=1 count=16 iflag=direct 2>/dev/null ||
+		{ fail "O_DIRECT read from $dev failed"; return 1; }
+	cmp -s "$ref" "$got" ||
+		{ fail "$dev reads back other data than was written"; return 1; }
+	dd if="$file" of="$got" bs=64k skip=1 count=16 2>/dev/null || return 1
+	cmp -s "$ref" "$got" ||
+		{ fail "the backing file does not hold what was written"; return 1; }
+}
+
 test_direct_io_tmpfs()
 {
 	local img dev
 
-	img=$(new_file 1M) || return 1
+	img=$(new_file 2M) || return 1
 	dev=$(attach "$img" --direct-io=on) || return 1
 	[ "$(sysfs_attr "$dev" loop/dio)" = 1 ] ||
 		{ fail "loop/dio is not 1 on a tmpfs file"; return 1; }
+	dio_data "$dev" "$img" || return 1
 	"$LOSETUP" --direct-io=off "$dev" ||
 		{ fail "losetup --direct-io=off failed"; return 1; }
 	[ "$(sysfs_attr "$dev" loop/dio)" = 0 ] ||
@@ -127,8 +151,7 @@ test_direct_io_ext4()
 	dev=$(attach "$mnt/backing" --direct-io=on) || return 1
 	[ "$(sysfs_attr "$dev" loop/dio)" = 1 ] ||
 		{ fail "loop/dio is not 1 on an ext4 file"; return 1; }
-	dd if=/dev/zero of="$dev" bs=64k count=16 conv=fsync 2>/dev/null ||
-		{ fail "write through $dev failed"; return 1; }
+	dio_data "$dev" "$mnt/backing" || return 1
 	"$LOSETUP" -d "$dev"
 	wait_unbound "$dev"
 	"$UMOUNT" "$mnt" || { fail "umount failed"; return 1; }
