@@ -19,16 +19,17 @@
  *                   file's I/O, fsync or a queue freeze's wait.
  * lo->lo_mutex      guards the configuration of one device: lo_state,
  *                   lo_flags, lo_offset, lo_sizelimit, lo_file_name,
- *                   lo_backing_file, lo_use_dio and lo_wq.  Fields the I/O
+ *                   lo_backing_file, lo_use_dio, lo_wq and lo_lists.
+ *                   Fields the I/O
  *                   path reads are only changed while the device is not
  *                   bound, or with its queue frozen, or at the last close,
  *                   when no I/O can be in flight.
  * lo->lo_lock       (spinlock) lets sysfs readers take a reference on
  *                   lo_backing_file without sleeping on lo_mutex, which is
  *                   held while the sysfs group is removed.
- * lo->lo_work_lock  (spinlock, taken with interrupts off: direct I/O may
- *                   complete in interrupt context) guards lo_work_list
- *                   and lo_work_busy.
+ * lo_worklist.lock  (spinlock, one per CPU and device, taken with
+ *                   interrupts off: direct I/O may complete in interrupt
+ *                   context) guards that list and its busy flag.
  *                   It nests inside nothing and nothing nests inside it.
  * disk->open_mutex  (block layer) is held around ->open and ->release.
  *
@@ -102,6 +103,18 @@ enum lo_state {
 	LO_DELETING,		/* being removed, cannot be opened */
 };
 
+/*
+ * Requests of the root cgroup submitted on one CPU, and the work item that
+ * drains them in order: see the top of the I/O path.
+ */
+struct lo_worklist {
+	spinlock_t		lock;		/* guards list and busy */
+	struct list_head	list;
+	bool			busy;		/* work is draining list */
+	struct work_struct	work;
+	struct loop_device	*lo;
+};
+
 struct loop_device {
 	int			lo_number;
 	enum lo_state		lo_state;	/* lo_mutex, see above */
@@ -113,12 +126,10 @@ struct loop_device {
 	gfp_t			lo_old_gfp_mask; /* of the backing mapping */
 	bool			lo_use_dio;	/* lo_mutex, queue frozen */
 	bool			lo_sysfs_added;	/* lo_mutex */
-	struct workqueue_struct	*lo_wq;		/* first bind to removal */
+	/* Both from the first bind to removal, see lo_alloc_workers(). */
+	struct workqueue_struct	*lo_wq;
+	struct lo_worklist __percpu *lo_lists;
 	spinlock_t		lo_lock;	/* see the top of the file */
-	spinlock_t		lo_work_lock;	/* see the top of the file */
-	struct list_head	lo_work_list;	/* requests for lo_work */
-	struct work_struct	lo_work;	/* drains lo_work_list */
-	bool			lo_work_busy;	/* lo_work is draining it */
 	struct mutex		lo_mutex;	/* see the top of the file */
 	struct gendisk		*lo_disk;
 	struct blk_mq_tag_set	lo_tag_set;
@@ -134,7 +145,7 @@ struct loop_cmd {
 	union {
 		struct kiocb		iocb;
 		struct work_struct	work;	/* a work item of its own */
-		struct list_head	node;	/* on lo->lo_work_list */
+		struct list_head	node;	/* on an lo_worklist */
 	};
 	struct bio_vec		*bvec;		/* segments of the whole request */
 	unsigned int		nr_bvec;
@@ -228,9 +239,13 @@ static void lo_set_capacity(struct loop_device *lo, sector_t sectors)
  * A kworker carries none of these.  So queue_rq() only starts a request
  * and hands it over; it never sleeps, and the queue is not BLK_MQ_F_BLOCKING.
  *
- * Requests of the root cgroup (which cannot be throttled) join
- * lo_work_list, which one work item per device drains in order, so that a
- * deep queue costs one worker, not one per request.  A request charged to
+ * Requests of the root cgroup (which cannot be throttled) join the list
+ * of the CPU that submits them, one per CPU and device (struct
+ * lo_worklist), which one work item drains in order: a deep queue costs
+ * one worker, not one per request, and tasks submitting on different CPUs
+ * have their requests moved by different workers at the same time.  The
+ * workqueue is unbound, so a list's worker runs wherever the scheduler
+ * finds room, not necessarily beside its submitter.  A request charged to
  * another cgroup gets a work item of its own, run in that cgroup's name,
  * so that a throttled cgroup never holds up another's I/O; so does a large
  * read that finds the list worker busy, so that two CPUs copy at once
@@ -559,33 +574,32 @@ static void lo_workfn(struct work_struct *work)
 #endif
 }
 
-/* Requests of the root cgroup, in the order they were handed over. */
+/* Requests of the root cgroup from one CPU, in the order they came. */
 static void lo_list_workfn(struct work_struct *work)
 {
-	struct loop_device *lo = container_of(work, struct loop_device,
-					      lo_work);
+	struct lo_worklist *wl = container_of(work, struct lo_worklist, work);
 	struct loop_cmd *cmd, *next;
 	struct lo_worker_state ws;
 	LIST_HEAD(batch);
 
 	lo_worker_enter(&ws);
-	spin_lock_irq(&lo->lo_work_lock);
-	while (!list_empty(&lo->lo_work_list)) {
+	spin_lock_irq(&wl->lock);
+	while (!list_empty(&wl->list)) {
 		/* We look at the list again before we return: lo_list_add(). */
-		lo->lo_work_busy = true;
-		list_splice_init(&lo->lo_work_list, &batch);
-		spin_unlock_irq(&lo->lo_work_lock);
+		wl->busy = true;
+		list_splice_init(&wl->list, &batch);
+		spin_unlock_irq(&wl->lock);
 
 		list_for_each_entry_safe(cmd, next, &batch, node) {
 			/* Off the list first: node is part of the iocb. */
 			list_del(&cmd->node);
-			lo_handle_cmd(lo, cmd);
+			lo_handle_cmd(wl->lo, cmd);
 		}
 		cond_resched();
-		spin_lock_irq(&lo->lo_work_lock);
+		spin_lock_irq(&wl->lock);
 	}
-	lo->lo_work_busy = false;
-	spin_unlock_irq(&lo->lo_work_lock);
+	wl->busy = false;
+	spin_unlock_irq(&wl->lock);
 	lo_worker_leave(&ws);
 }
 
@@ -613,32 +627,34 @@ static bool lo_rq_spreads(struct loop_device *lo, struct request *rq)
 }
 
 /*
- * Add a root-cgroup request to lo_work_list.  Returns false, with the list
+ * Add a root-cgroup request to the list of the CPU we run on (any list
+ * would do: each has its own lock).  Returns false, with the list
  * untouched, for a large read that finds the list worker busy: it would
  * wait for that worker's copy while the CPU that submitted it has nothing
  * to do, so another worker copies it meanwhile, likely on that CPU.
  */
 static bool lo_list_add(struct loop_device *lo, struct loop_cmd *cmd)
 {
+	struct lo_worklist *wl = raw_cpu_ptr(lo->lo_lists);
 	unsigned long flags;
 	bool idle;
 
-	spin_lock_irqsave(&lo->lo_work_lock, flags);
+	spin_lock_irqsave(&wl->lock, flags);
 	/*
 	 * A non-empty list has its work item queued already, and a worker
 	 * that is draining the list takes this request before it returns.
 	 * Queueing the item again while it runs would only wake another
 	 * kworker to find it busy, and run it once more for nothing.
 	 */
-	idle = list_empty(&lo->lo_work_list) && !lo->lo_work_busy;
+	idle = list_empty(&wl->list) && !wl->busy;
 	if (!idle && lo_rq_spreads(lo, blk_mq_rq_from_pdu(cmd))) {
-		spin_unlock_irqrestore(&lo->lo_work_lock, flags);
+		spin_unlock_irqrestore(&wl->lock, flags);
 		return false;
 	}
-	list_add_tail(&cmd->node, &lo->lo_work_list);
-	spin_unlock_irqrestore(&lo->lo_work_lock, flags);
+	list_add_tail(&cmd->node, &wl->list);
+	spin_unlock_irqrestore(&wl->lock, flags);
 	if (idle)
-		queue_work(lo->lo_wq, &lo->lo_work);
+		queue_work(lo->lo_wq, &wl->work);
 	return true;
 }
 
@@ -928,6 +944,38 @@ static void lo_reread_partitions(struct loop_device *lo)
 		pr_warn("%s: partition scan failed: %d\n", disk->disk_name, err);
 }
 
+/*
+ * The workqueue and the per-CPU lists, at the first bind: a device that is
+ * never bound does not pay for them.  Kept until removal, since destroying
+ * the workqueue would cost every unbind a flush.
+ */
+static int lo_alloc_workers(struct loop_device *lo)
+{
+	struct lo_worklist *wl;
+	int cpu;
+
+	if (lo->lo_wq)
+		return 0;
+	lo->lo_lists = alloc_percpu(struct lo_worklist);
+	if (!lo->lo_lists)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		wl = per_cpu_ptr(lo->lo_lists, cpu);
+		spin_lock_init(&wl->lock);
+		INIT_LIST_HEAD(&wl->list);
+		INIT_WORK(&wl->work, lo_list_workfn);
+		wl->lo = lo;
+	}
+	lo->lo_wq = alloc_workqueue("loop%d", WQ_UNBOUND | WQ_FREEZABLE, 0,
+				    lo->lo_number);
+	if (!lo->lo_wq) {
+		free_percpu(lo->lo_lists);
+		lo->lo_lists = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static const struct attribute_group lo_attr_group;
 
 static int lo_configure(struct loop_device *lo, blk_mode_t mode,
@@ -981,15 +1029,9 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	if (lo_part_shift)
 		flags |= LO_FLAGS_PARTSCAN;
 
-	/* Kept until removal: destroying it costs every unbind a flush. */
-	if (!lo->lo_wq) {
-		err = -ENOMEM;
-		lo->lo_wq = alloc_workqueue("loop%d",
-					    WQ_UNBOUND | WQ_FREEZABLE, 0,
-					    lo->lo_number);
-		if (!lo->lo_wq)
-			goto out_unlock;
-	}
+	err = lo_alloc_workers(lo);
+	if (err)
+		goto out_unlock;
 
 	lim = queue_limits_start_update(lo_queue(lo));
 	lo_fill_limits(file, flags, config->block_size, &lim);
@@ -1820,9 +1862,6 @@ static int lo_add(int nr, struct loop_device **hidden)
 		return -ENOMEM;
 	mutex_init(&lo->lo_mutex);
 	spin_lock_init(&lo->lo_lock);
-	spin_lock_init(&lo->lo_work_lock);
-	INIT_LIST_HEAD(&lo->lo_work_list);
-	INIT_WORK(&lo->lo_work, lo_list_workfn);
 	lo->lo_state = LO_UNBOUND;
 
 	/* Reserve the number; the slot stays NULL until we publish. */
@@ -1905,6 +1944,7 @@ static void lo_remove(struct loop_device *lo)
 	blk_mq_free_tag_set(&lo->lo_tag_set);
 	if (lo->lo_wq)
 		destroy_workqueue(lo->lo_wq);
+	free_percpu(lo->lo_lists);
 	mutex_lock(&loop_index_mutex);
 	idr_remove(&loop_index_idr, nr);
 	mutex_unlock(&loop_index_mutex);
