@@ -3,6 +3,8 @@
  * The loop data path: where bytes land in the backing file, flush, discard,
  * write-zeroes, direct I/O and large logical blocks.
  */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -10,6 +12,7 @@
 #include <sys/swap.h>
 #include <sys/wait.h>
 #include <linux/aio_abi.h>
+#include <linux/fiemap.h>
 
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
@@ -475,10 +478,9 @@ FIXTURE_VARIANT_ADD(backing, tmpfs) {
 };
 
 /*
- * Direct I/O to another loop device over tmpfs.  That device finishes a
- * bio inside submit_bio() whenever it copies in its own queue_rq(): the
- * completion then runs before the backing file's read_iter or write_iter
- * has returned, and the worker goes on with the request itself.
+ * Direct I/O to another loop device over tmpfs.  That device's worker may
+ * complete a bio before the backing file's read_iter or write_iter has
+ * returned to ours, and our worker then goes on with the request itself.
  */
 FIXTURE_VARIANT_ADD(backing, loop_dio) {
 	.on_loop = true, .lo_flags = LO_FLAGS_DIRECT_IO,
@@ -488,7 +490,7 @@ FIXTURE_VARIANT_ADD(backing, ext4) {
 	.ext4 = true, .lo_flags = LO_FLAGS_DIRECT_IO,
 };
 
-/* ext4 takes no non-blocking buffered writes: every write is punted. */
+/* Buffered I/O to a file on ext4 over another loop device. */
 FIXTURE_VARIANT_ADD(backing, ext4_buffered) {
 	.ext4 = true, .lo_flags = 0,
 };
@@ -930,9 +932,8 @@ static void backing_aio_all(struct __test_metadata *_metadata,
 }
 
 /*
- * Many requests in flight at once all complete, with their data.  Enough
- * rounds that the driver sees the deep queue and serves part of it from
- * the worker and part from queue_rq() (see lo_deep_queue()).
+ * Many requests in flight at once all complete, with their data, round
+ * after round.
  */
 TEST_F(backing, many_in_flight)
 {
@@ -1033,6 +1034,215 @@ TEST_F(backing, large_reads_in_flight)
 	}
 	syscall(SYS_io_destroy, ctx);
 	free(buf);
+}
+
+/* A task pinned to @cpu: so many rounds of its region, written and read. */
+static int backing_cpu_rounds(struct backing_state *s, int cpu, int ncpu,
+			      int rounds)
+{
+	size_t region = (BACKING_SIZE / ncpu) & ~(size_t)4095;
+	off_t base = (off_t)cpu * region;
+	unsigned char *buf;
+	cpu_set_t set;
+	int fd, r, ret = 0;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return 2;
+	fd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	buf = aligned_buf(region);
+	if (fd < 0 || !buf)
+		return 2;
+	for (r = 0; r < rounds && !ret; r++) {
+		int seed = 40 + cpu * rounds + r;
+		size_t off;
+
+		loop_pattern_fill(buf, region, base, seed);
+		/* 16 KiB requests, so that many go through the worker. */
+		for (off = 0; off < region && !ret; off += 16384)
+			ret = full_pwrite(fd, buf + off, 16384, base + off);
+		memset(buf, 0, region);
+		for (off = 0; off < region && !ret; off += 16384)
+			ret = full_pread(fd, buf + off, 16384, base + off);
+		if (!ret && loop_pattern_check(buf, region, base, seed) != -1)
+			ret = 1;
+	}
+	close(fd);
+	free(buf);
+	return ret ? 1 : 0;
+}
+
+/*
+ * One task per online CPU, each pinned to its CPU and writing and reading
+ * its own part of the device, all at once: requests from every CPU are in
+ * flight together and each task gets its own data back.
+ */
+TEST_F(backing, every_cpu_busy)
+{
+	struct backing_state *s = &self->s;
+	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pid_t pid[64];
+	int i, status, ret;
+
+	ret = backing_prepare(s);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
+				 strerror(-ret));
+	if (ncpu > 64)
+		ncpu = 64;
+	if (ncpu < 2)
+		SKIP(return, "one CPU: nothing runs side by side");
+
+	for (i = 0; i < ncpu; i++) {
+		pid[i] = fork();
+		ASSERT_LE(0, pid[i]);
+		if (!pid[i])
+			_exit(backing_cpu_rounds(s, i, ncpu, 24));
+	}
+	for (i = 0; i < ncpu; i++) {
+		ASSERT_EQ(pid[i], waitpid(pid[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("task on CPU %d: status %#x (1: wrong data or I/O error, 2: setup)",
+			       i, status);
+	}
+}
+
+/*
+ * Where the bytes at @pos of the backing file are stored: the file itself
+ * on tmpfs; on ext4, the block of the image under that file system that
+ * FIEMAP names.  An extent not written to it yet (delayed, unwritten)
+ * gives -EAGAIN.
+ */
+static int backing_stored(struct backing_state *s, off_t pos, int *fd,
+			  off_t *where)
+{
+	struct {
+		struct fiemap map;
+		struct fiemap_extent ext;
+	} fm = { 0 };
+	const struct fiemap_extent *e = &fm.map.fm_extents[0];
+
+	if (!s->ext4) {
+		*fd = s->backfd;
+		*where = pos;
+		return 0;
+	}
+	fm.map.fm_start = pos;
+	fm.map.fm_length = 1;
+	fm.map.fm_extent_count = 1;
+	/* No FIEMAP_FLAG_SYNC: that would write back what we test for. */
+	if (ioctl(s->backfd, FS_IOC_FIEMAP, &fm.map))
+		return -errno;
+	if (fm.map.fm_mapped_extents != 1 || e->fe_logical > (uint64_t)pos)
+		return -ENODATA;
+	if (e->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |
+			   FIEMAP_EXTENT_UNWRITTEN))
+		return -EAGAIN;
+	*fd = s->imgfd;
+	*where = e->fe_physical + (pos - e->fe_logical);
+	return 0;
+}
+
+/*
+ * A flush issued on one CPU covers the writes that completed before it on
+ * every other CPU: after fsync() of the device returns, each block that a
+ * writer on another CPU had finished is in the backing store (for ext4,
+ * in the image below it, read directly), while those writers go on.
+ */
+TEST_F(backing, flush_covers_other_cpus)
+{
+	struct backing_state *s = &self->s;
+	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	enum { BS = 4096, ROUNDS = 8 };
+	size_t region;
+	unsigned long *done;
+	unsigned char *blk;
+	pid_t pid[64];
+	int i, round, status, ret;
+	cpu_set_t set;
+
+	ret = backing_prepare(s);
+	if (backing_unavailable(ret))
+		SKIP(return, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
+				 strerror(-ret));
+	if (ncpu > 64)
+		ncpu = 64;
+	if (ncpu < 2)
+		SKIP(return, "one CPU: no other CPU to write from");
+	region = (BACKING_SIZE / (ncpu - 1)) & ~(size_t)(BS - 1);
+
+	/* done[i]: blocks the writer on CPU i + 1 has completed. */
+	done = mmap(NULL, ncpu * sizeof(*done), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, done);
+	blk = aligned_buf(BS);
+	ASSERT_NE(NULL, blk);
+
+	for (i = 0; i < ncpu - 1; i++) {
+		pid[i] = fork();
+		ASSERT_LE(0, pid[i]);
+		if (!pid[i]) {
+			off_t base = (off_t)i * region;
+			unsigned long k;
+			int fd;
+
+			CPU_ZERO(&set);
+			CPU_SET(i + 1, &set);
+			fd = loop_open(s->nr, O_RDWR | O_DIRECT);
+			if (fd < 0 || sched_setaffinity(0, sizeof(set), &set))
+				_exit(2);
+			for (k = 0; k < region / BS; k++) {
+				loop_pattern_fill(blk, BS, base + k * BS, 77);
+				if (full_pwrite(fd, blk, BS, base + k * BS))
+					_exit(1);
+				__atomic_store_n(&done[i], k + 1,
+						 __ATOMIC_RELEASE);
+			}
+			_exit(0);
+		}
+	}
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
+	for (round = 0; round < ROUNDS; round++) {
+		unsigned long snap[64];
+
+		loop_msleep(20);
+		for (i = 0; i < ncpu - 1; i++)
+			snap[i] = __atomic_load_n(&done[i], __ATOMIC_ACQUIRE);
+		ASSERT_EQ(0, fsync(s->fd));
+		for (i = 0; i < ncpu - 1; i++) {
+			unsigned long k;
+
+			for (k = 0; k < snap[i]; k++) {
+				off_t pos = (off_t)i * region + k * BS;
+				off_t where = 0;
+				int fd = -1;
+
+				ret = backing_stored(s, pos, &fd, &where);
+				ASSERT_EQ(0, ret)
+					TH_LOG("round %d: block at %lld not stored after the flush: %s",
+					       round, (long long)pos,
+					       strerror(-ret));
+				ASSERT_EQ(0, full_pread(fd, blk, BS, where));
+				ASSERT_EQ(-1, loop_pattern_check(blk, BS, pos,
+								 77))
+					TH_LOG("round %d: block at %lld, done before the flush, is not in the backing store",
+					       round, (long long)pos);
+			}
+		}
+	}
+	for (i = 0; i < ncpu - 1; i++) {
+		ASSERT_EQ(pid[i], waitpid(pid[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("writer on CPU %d: status %#x", i + 1, status);
+	}
+	free(blk);
+	munmap(done, ncpu * sizeof(*done));
 }
 
 /*
