@@ -1,0 +1,905 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * File systems stacked on loop devices, and submitters the backing file
+ * must not see: the tests for the context rule of the I/O path.
+ *
+ * A loop driver that calls the backing file from the task that submitted
+ * the request lends that task's state to the backing file system.  Each
+ * test here catches one way that goes wrong:
+ *
+ *  - stack: ext4 on a loop device over a fragmented file on ext4 (three
+ *    levels).  With cold caches the lower ext4 reads extent blocks for our
+ *    reads, and would wait forever for bios parked on the submitter's
+ *    current->bio_list; deleting files makes the upper ext4 read bitmaps
+ *    inside a journal handle, and the lower ext4 updating the image's
+ *    access time would take that handle for its own (a BUG in jbd2).
+ */
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <linux/fiemap.h>
+
+#include "../kselftest_harness.h"
+#include "loop_lib.h"
+
+#define MIB			(1024 * 1024)
+
+/* stack: the tmpfs file under it all, and the image files on ext4 */
+#define STACK_LEVELS		3
+#define STACK_LOWER_SIZE	(256 * MIB)
+#define STACK_IMAGE_SIZE	(64 * MIB)
+#define STACK_THIRD_SIZE	(16 * MIB)
+/* An image is allocated, then every other FRAG_CHUNK is punched out. */
+#define FRAG_CHUNK		4096
+/*
+ * An ext4 inode holds 4 extents, a 4 KiB tree block 340: a file with more
+ * than a thousand has index blocks above its leaves.
+ */
+#define FRAG_MIN_EXTENTS	1000
+/* stack: files per data level, spread over FILES_DIRS directories */
+#define FILES_OLD		192
+#define FILES_NEW		64
+#define FILES_DIRS		8
+#define FILES_MAX_SIZE		(25 * 1024)
+
+/* --- tools, the kernel log, caches ------------------------------------ */
+
+/* Full path of @name in /usr/real/bin or $PATH, in @buf; NULL if none. */
+static const char *tool_find(const char *name, char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+	const char *p, *end;
+
+	snprintf(buf, len, "/usr/real/bin/%s", name);
+	if (!access(buf, X_OK))
+		return buf;
+	for (p = path; p && *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		snprintf(buf, len, "%.*s/%s", (int)(end - p), p, name);
+		if (end > p && !access(buf, X_OK))
+			return buf;
+	}
+	return NULL;
+}
+
+/*
+ * Run @argv (argv[0] a full path), its output kept in a log: the exit
+ * status, or -1 if it did not exit.  On failure the log goes to stderr.
+ */
+static int tool_run(const char **argv)
+{
+	char log[PATH_MAX], line[512];
+	int status, fd;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/ksft-loop-tool-%d.log", loop_tmpdir(),
+		 getpid());
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fd);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		status = -1;
+	else if (WIFEXITED(status))
+		status = WEXITSTATUS(status);
+	else
+		status = -1;
+	if (status) {
+		fprintf(stderr, "# %s exited with %d:\n", argv[0], status);
+		f = fopen(log, "r");
+		while (f && fgets(line, sizeof(line), f))
+			fprintf(stderr, "#   %s", line);
+		if (f)
+			fclose(f);
+	}
+	unlink(log);
+	return status;
+}
+
+/* mkfs.ext4 on loopN, with @opts (-E options) if not NULL. */
+static int tool_mkfs(const char *mkfs, int nr, const char *opts)
+{
+	const char *argv[7];
+	char dev[64];
+	int n = 0;
+
+	loop_dev_path(dev, sizeof(dev), nr);
+	argv[n++] = mkfs;
+	argv[n++] = "-q";
+	argv[n++] = "-F";
+	if (opts) {
+		argv[n++] = "-E";
+		argv[n++] = opts;
+	}
+	argv[n++] = dev;
+	argv[n] = NULL;
+	return tool_run(argv);
+}
+
+/* e2fsck -fn on loopN: 0 when the file system is clean. */
+static int tool_fsck(const char *fsck, int nr)
+{
+	const char *argv[4];
+	char dev[64];
+
+	loop_dev_path(dev, sizeof(dev), nr);
+	argv[0] = fsck;
+	argv[1] = "-fn";
+	argv[2] = dev;
+	argv[3] = NULL;
+	return tool_run(argv);
+}
+
+/* Write @val to @path; 0 or -errno. */
+static int write_str(const char *path, const char *val)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* Write back everything and drop the page cache, dentries and inodes. */
+static int caches_drop(void)
+{
+	sync();
+	return write_str("/proc/sys/vm/drop_caches", "3");
+}
+
+/* /dev/kmsg, read from its end on: what the kernel says from now on. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * Lines the kernel logged since the last call that tell of a failed I/O or
+ * a file system error: how many, the first of them in @first.
+ */
+static int kmsg_errors(int fd, char *first, size_t len)
+{
+	static const char * const bad[] = {
+		"I/O error",		/* the block layer, buffer heads, ext4 */
+		"IO error",		/* jbd2 */
+		"EXT4-fs error",
+		"Remounting filesystem read-only",
+		"Aborting journal",
+	};
+	char rec[2048];
+	unsigned int i;
+	int count = 0;
+	ssize_t n;
+
+	first[0] = '\0';
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten: read on */
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			if (!strstr(rec, bad[i]))
+				continue;
+			if (!count++)
+				snprintf(first, len, "%s",
+					 strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			break;
+		}
+	}
+	return count;
+}
+
+/* Extents of @fd as FS_IOC_FIEMAP counts them, or -errno. */
+static long fiemap_count(int fd)
+{
+	struct fiemap fm;
+
+	memset(&fm, 0, sizeof(fm));
+	fm.fm_length = FIEMAP_MAX_OFFSET;
+	fm.fm_flags = FIEMAP_FLAG_SYNC;
+	if (ioctl(fd, FS_IOC_FIEMAP, &fm))
+		return -errno;
+	return fm.fm_mapped_extents;
+}
+
+static long fiemap_count_path(const char *path)
+{
+	long n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = fiemap_count(fd);
+	close(fd);
+	return n;
+}
+
+/*
+ * A file of @size bytes on ext4 with one extent per FRAG_CHUNK it keeps:
+ * allocated in one piece, then every other chunk punched out, so no two
+ * extents can ever merge.  Returns its number of extents, or -errno.
+ */
+static long frag_create(const char *path, off_t size)
+{
+	off_t pos;
+	long ret;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fallocate(fd, 0, 0, size))
+		goto fail;
+	for (pos = FRAG_CHUNK; pos < size; pos += 2 * FRAG_CHUNK)
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      pos, FRAG_CHUNK))
+			goto fail;
+	if (fsync(fd))
+		goto fail;
+	ret = fiemap_count(fd);
+	close(fd);
+	return ret;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Read all of @path through the page cache, to have it there. */
+static int file_warm(const char *path)
+{
+	static char buf[MIB];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/*
+ * Read the first @count 4 KiB blocks of loopN with O_DIRECT, one at a
+ * time.  After a burst of requests (a journal commit, say) a driver may
+ * hand the next ones to its worker for a while; this gets it past that,
+ * so that what follows finds a device whose submitter waits for each
+ * request.
+ */
+static int dev_read_shallow(int nr, int count)
+{
+	void *buf;
+	int fd, i, ret = 0;
+
+	fd = loop_open(nr, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return fd;
+	if (posix_memalign(&buf, 4096, 4096)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (i = 0; i < count && !ret; i++)
+		if (pread(fd, buf, 4096, (off_t)i * 4096) != 4096)
+			ret = errno ? -errno : -EIO;
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+/*
+ * Overwrite the first 4 KiB of @path, written and synced before, with
+ * O_DIRECT: one write of the image below, with no journal commit above.
+ */
+static int file_overwrite_direct(const char *path, unsigned int seed)
+{
+	void *buf;
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (posix_memalign(&buf, 4096, 4096)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	loop_pattern_fill(buf, 4096, 0, seed);
+	if (pwrite(fd, buf, 4096, 0) != 4096)
+		ret = errno ? -errno : -EIO;
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+/* --- a loop device with ext4, and sets of files on it ----------------- */
+
+/* A loop device over @backing, mounted at @mnt: what each level is. */
+struct fs_level {
+	int nr;				/* loop device, or -1 */
+	bool mounted;
+	char backing[PATH_MAX];		/* its backing file, or "" */
+	char mnt[PATH_MAX];		/* its mount point, or "" */
+};
+
+static void fs_level_init(struct fs_level *l)
+{
+	l->nr = -1;
+	l->mounted = false;
+	l->backing[0] = '\0';
+	l->mnt[0] = '\0';
+}
+
+/*
+ * Bind a free device to l->backing, opened with @oflags (O_RDWR and
+ * maybe O_DIRECT), with LO_FLAGS_* @lo_flags; 0 or -errno.
+ */
+static int fs_level_bind(struct fs_level *l, int ctl, int oflags,
+			 uint32_t lo_flags)
+{
+	int backfd, fd, ret;
+	long nr;
+
+	backfd = open(l->backing, oflags | O_CLOEXEC);
+	if (backfd < 0)
+		return -errno;
+	nr = loop_ctl_get_free(ctl);
+	if (nr < 0) {
+		close(backfd);
+		return nr;
+	}
+	fd = loop_open(nr, O_RDWR);
+	if (fd < 0) {
+		close(backfd);
+		return fd;
+	}
+	ret = loop_configure(fd, backfd, lo_flags, 0, 0, 0, NULL);
+	if (!ret)
+		l->nr = nr;
+	close(fd);
+	close(backfd);
+	return ret;
+}
+
+/* Mount ext4 from the level's device, making the mount point first. */
+static int fs_level_mount(struct fs_level *l, unsigned long flags)
+{
+	char dev[64];
+
+	if (!l->mnt[0]) {
+		snprintf(l->mnt, sizeof(l->mnt), "%s/ksft-loop-mnt-XXXXXX",
+			 loop_tmpdir());
+		if (!mkdtemp(l->mnt)) {
+			l->mnt[0] = '\0';
+			return -errno;
+		}
+	}
+	loop_dev_path(dev, sizeof(dev), l->nr);
+	/* No lazy inode table init: no writes behind the test's back. */
+	if (mount(dev, l->mnt, "ext4", flags, "noinit_itable"))
+		return -errno;
+	l->mounted = true;
+	return 0;
+}
+
+static int fs_level_umount(struct fs_level *l)
+{
+	if (!l->mounted)
+		return 0;
+	if (umount(l->mnt))
+		return -errno;
+	l->mounted = false;
+	return 0;
+}
+
+static int fs_level_unbind(struct fs_level *l)
+{
+	int ret;
+
+	if (l->nr < 0)
+		return 0;
+	ret = loop_unbind(l->nr);
+	if (!ret)
+		l->nr = -1;
+	return ret;
+}
+
+/*
+ * Undo whatever part of the level is set up: unmount, unbind, remove the
+ * backing file and the mount point.  0, or the first -errno.
+ */
+static int fs_level_put(struct fs_level *l)
+{
+	int ret = fs_level_umount(l);
+
+	if (ret && !umount2(l->mnt, MNT_DETACH))
+		l->mounted = false;
+	if (!ret)
+		ret = fs_level_unbind(l);
+	else
+		fs_level_unbind(l);
+	if (l->backing[0] && !unlink(l->backing))
+		l->backing[0] = '\0';
+	if (l->mnt[0] && !l->mounted && !rmdir(l->mnt))
+		l->mnt[0] = '\0';
+	return ret;
+}
+
+/*
+ * The files of a level: @prefix-NNNN in d0..d7, sizes from 1 KiB to
+ * 25 KiB, not block multiples, each with its own pattern.
+ */
+static size_t file_size(int i)
+{
+	return 1024 * (1 + (i * 7) % 24) + (i * 131) % 1000;
+}
+
+static void file_path(char *buf, size_t len, const char *dir,
+		      const char *prefix, int i)
+{
+	snprintf(buf, len, "%s/d%d/%s-%04d", dir, i % FILES_DIRS, prefix, i);
+}
+
+/* Create files 0..@count-1, their directories first; 0 or -errno. */
+static int files_write(const char *dir, const char *prefix, int count,
+		       unsigned int seed)
+{
+	unsigned char buf[FILES_MAX_SIZE];
+	char path[PATH_MAX];
+	size_t size;
+	int i, fd;
+
+	for (i = 0; i < FILES_DIRS; i++) {
+		snprintf(path, sizeof(path), "%s/d%d", dir, i);
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	for (i = 0; i < count; i++) {
+		file_path(path, sizeof(path), dir, prefix, i);
+		size = file_size(i);
+		loop_pattern_fill(buf, size, 0, seed + i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		if (write(fd, buf, size) != (ssize_t)size) {
+			close(fd);
+			return errno ? -errno : -EIO;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/*
+ * Check files @first, @first + @step, ... below @count: each has its size
+ * (half of it if @halved) and its pattern.  0, or -errno with what is
+ * wrong in @why.
+ */
+static int files_check(const char *dir, const char *prefix, int first,
+		       int count, int step, unsigned int seed, bool halved,
+		       char *why, size_t len)
+{
+	unsigned char buf[FILES_MAX_SIZE + 1];
+	char path[PATH_MAX];
+	size_t size;
+	ssize_t n;
+	int i, fd;
+	long bad;
+
+	for (i = first; i < count; i += step) {
+		file_path(path, sizeof(path), dir, prefix, i);
+		size = halved ? file_size(i) / 2 : file_size(i);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(why, len, "%s: %s", path, strerror(errno));
+			return -errno;
+		}
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+		if (n != (ssize_t)size) {
+			snprintf(why, len, "%s: read %zd bytes, not %zu",
+				 path, n, size);
+			return -EIO;
+		}
+		bad = loop_pattern_check(buf, size, 0, seed + i);
+		if (bad >= 0) {
+			snprintf(why, len, "%s: wrong data at byte %ld",
+				 path, bad);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+/* Truncate files @first, @first + @step, ... to half their size. */
+static int files_truncate(const char *dir, const char *prefix, int first,
+			  int count, int step)
+{
+	char path[PATH_MAX];
+	int i;
+
+	for (i = first; i < count; i += step) {
+		file_path(path, sizeof(path), dir, prefix, i);
+		if (truncate(path, file_size(i) / 2))
+			return -errno;
+	}
+	return 0;
+}
+
+/* stat() files @first, @first + @step, ...: their inodes come in. */
+static int files_stat(const char *dir, const char *prefix, int first,
+		      int count, int step)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int i;
+
+	for (i = first; i < count; i += step) {
+		file_path(path, sizeof(path), dir, prefix, i);
+		if (stat(path, &st))
+			return -errno;
+	}
+	return 0;
+}
+
+static int files_unlink(const char *dir, const char *prefix, int first,
+			int count, int step)
+{
+	char path[PATH_MAX];
+	int i;
+
+	for (i = first; i < count; i += step) {
+		file_path(path, sizeof(path), dir, prefix, i);
+		if (unlink(path))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Write @len bytes of pattern @seed to @path and fsync it; 0 or -errno. */
+static int file_write_sync(const char *path, size_t len, unsigned int seed)
+{
+	unsigned char *buf = malloc(MIB);
+	size_t done, n;
+	int fd, ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(buf);
+		return -errno;
+	}
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < MIB ? len - done : MIB;
+		loop_pattern_fill(buf, n, done, seed);
+		if (write(fd, buf, n) != (ssize_t)n)
+			ret = errno ? -errno : -EIO;
+	}
+	if (!ret && fsync(fd))
+		ret = -errno;
+	close(fd);
+	free(buf);
+	return ret;
+}
+
+/* --- what every fixture here holds -------------------------------------- */
+
+struct fs_env {
+	int ctl;
+	int kmsg;
+	pid_t owner;		/* the test's process, holder of the fds */
+	char mkfs[PATH_MAX];
+	char fsck[PATH_MAX];
+	struct loop_snap snap;
+};
+
+/*
+ * Set up the control fd and the kernel log reader of a test (-1 each if
+ * that failed), and find mkfs.ext4 and e2fsck when @ext4.  Returns why
+ * the test cannot run here, or NULL.
+ */
+static const char *fs_env_init(struct fs_env *e, bool ext4)
+{
+	e->ctl = -1;
+	e->kmsg = -1;
+	e->owner = getpid();
+	if (loop_not_ready())
+		return loop_not_ready();
+	if (ext4) {
+		if (!tool_find("mkfs.ext4", e->mkfs, sizeof(e->mkfs)) ||
+		    !tool_find("e2fsck", e->fsck, sizeof(e->fsck)))
+			return "mkfs.ext4 or e2fsck missing";
+		if (system("modprobe ext4 >/dev/null 2>&1") == -1 ||
+		    access("/sys/fs/ext4", F_OK))
+			return "no ext4 in this kernel";
+	}
+	loop_snap_take(&e->snap);
+	e->ctl = loop_ctl_open();
+	e->kmsg = kmsg_open();
+	return NULL;
+}
+
+/*
+ * After a failed ASSERT the 6.12 harness runs FIXTURE_TEARDOWN_PARENT() in
+ * the test's process, after a pass in its parent (see loop_data.c): only
+ * the owner has descriptors to close.  Everything else the teardowns undo
+ * is named by path, number or pid.
+ */
+static void fs_env_close(struct fs_env *e)
+{
+	if (getpid() != e->owner)
+		return;
+	if (e->kmsg >= 0)
+		close(e->kmsg);
+	if (e->ctl >= 0)
+		close(e->ctl);
+}
+
+/* --- stack: ext4 on a fragmented file on ext4, three levels ----------- */
+
+/*
+ * Level 0 is ext4 on a loop device over a tmpfs file; level 1 a loop
+ * device over a fragmented image on level 0, with its own ext4; level 2
+ * the same again on level 1.  Levels 1 and 2 hold the test's files.
+ */
+FIXTURE(stack) {
+	struct fs_env env;
+	struct fs_level lvl[STACK_LEVELS];
+};
+
+FIXTURE_VARIANT(stack) {
+	unsigned long atime;	/* mount flag of every level */
+	uint32_t lo_flags;	/* of the devices over ext4 files */
+};
+
+/*
+ * strictatime: every read of an image updates its access time, in a
+ * journal handle of the lower ext4.
+ */
+FIXTURE_VARIANT_ADD(stack, strictatime_dio) {
+	.atime = MS_STRICTATIME, .lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+FIXTURE_VARIANT_ADD(stack, strictatime_buffered) {
+	.atime = MS_STRICTATIME, .lo_flags = 0,
+};
+
+/* relatime: the first read after each write of the image does. */
+FIXTURE_VARIANT_ADD(stack, relatime_dio) {
+	.atime = MS_RELATIME, .lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+FIXTURE_VARIANT_ADD(stack, relatime_buffered) {
+	.atime = MS_RELATIME, .lo_flags = 0,
+};
+
+FIXTURE_SETUP(stack)
+{
+	const char *why;
+	int i;
+
+	for (i = 0; i < STACK_LEVELS; i++)
+		fs_level_init(&self->lvl[i]);
+	why = fs_env_init(&self->env, true);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, self->env.ctl);
+	ASSERT_LE(0, self->env.kmsg) TH_LOG("cannot read /dev/kmsg");
+}
+
+FIXTURE_TEARDOWN_PARENT(stack)
+{
+	int i, failed = 0;
+
+	fs_env_close(&self->env);
+	/* Top first: each level's file lives on the level below. */
+	for (i = STACK_LEVELS - 1; i >= 0; i--)
+		failed += !!fs_level_put(&self->lvl[i]);
+	EXPECT_EQ(0, failed) TH_LOG("levels left mounted or bound");
+	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+}
+
+/*
+ * Put level @l on a new fragmented image of @size bytes on level @l - 1,
+ * bound with @lo_flags, ext4 on it, mounted with @atime.  Returns the
+ * image's extents, or -errno.
+ */
+static long stack_level_new(const struct fs_env *e, struct fs_level *l,
+			    off_t size, uint32_t lo_flags, unsigned long atime)
+{
+	long extents;
+	int ret;
+
+	snprintf(l->backing, sizeof(l->backing), "%.2048s/image", l[-1].mnt);
+	extents = frag_create(l->backing, size);
+	if (extents < 0)
+		return extents;
+	ret = fs_level_bind(l, e->ctl, O_RDWR, lo_flags);
+	/* No discard: it would punch the whole image and undo the extents. */
+	if (!ret && tool_mkfs(e->mkfs, l->nr, "nodiscard"))
+		ret = -EIO;
+	if (!ret)
+		ret = fs_level_mount(l, atime);
+	return ret ? ret : extents;
+}
+
+/*
+ * Bring the levels back, with cold caches: level 0 is mounted again, the
+ * others bound to their images and mounted.  The first read of each image
+ * has the ext4 below read the image's extent tree.
+ */
+static int stack_up(const struct fs_env *e, struct fs_level *lvl,
+		    uint32_t lo_flags, unsigned long atime)
+{
+	int i, ret;
+
+	ret = fs_level_mount(&lvl[0], atime);
+	for (i = 1; i < STACK_LEVELS && !ret; i++) {
+		ret = fs_level_bind(&lvl[i], e->ctl, O_RDWR, lo_flags);
+		if (!ret)
+			ret = fs_level_mount(&lvl[i], atime);
+	}
+	return ret;
+}
+
+/* Unmount every level, and unbind those over images; 0 or -errno. */
+static int stack_down(struct fs_level *lvl)
+{
+	int i, ret = 0;
+
+	for (i = STACK_LEVELS - 1; i >= 0 && !ret; i--) {
+		ret = fs_level_umount(&lvl[i]);
+		if (!ret && i > 0)
+			ret = fs_level_unbind(&lvl[i]);
+	}
+	return ret;
+}
+
+/*
+ * From a cold start: mount, read back, write, truncate, and delete files
+ * whose inodes and bitmaps are not in memory, on levels 1 and 2; then
+ * e2fsck every level.  No step may hang, oops or log an I/O error.
+ */
+TEST_F_TIMEOUT(stack, cold_caches, 150)
+{
+	struct fs_level *l0 = &self->lvl[0];
+	char why[PATH_MAX + 64], path[PATH_MAX + 16];
+	long extents[STACK_LEVELS];
+	int backfd, i, ret;
+
+	/* Level 0: ext4 on a loop device over a tmpfs file. */
+	backfd = loop_backing_create(l0->backing, sizeof(l0->backing),
+				     STACK_LOWER_SIZE, 0);
+	ASSERT_LE(0, backfd);
+	close(backfd);
+	ASSERT_EQ(0, fs_level_bind(l0, self->env.ctl, O_RDWR, 0));
+	ASSERT_EQ(0, tool_mkfs(self->env.mkfs, l0->nr, NULL))
+		TH_LOG("mkfs.ext4 on loop%d (level 0) failed", l0->nr);
+	ASSERT_EQ(0, fs_level_mount(l0, variant->atime));
+
+	/* Levels 1 and 2, each with files on it. */
+	for (i = 1; i < STACK_LEVELS; i++) {
+		extents[i] = stack_level_new(&self->env, &self->lvl[i],
+					     i == 1 ? STACK_IMAGE_SIZE :
+						      STACK_THIRD_SIZE,
+					     variant->lo_flags, variant->atime);
+		ASSERT_LE(FRAG_MIN_EXTENTS, extents[i])
+			TH_LOG("level %d: over %d extents expected, got %ld",
+			       i, FRAG_MIN_EXTENTS, extents[i]);
+		ksft_print_msg("level %d: loop%d over an image of %ld extents\n",
+			       i, self->lvl[i].nr, extents[i]);
+		EXPECT_EQ(!!(variant->lo_flags & LO_FLAGS_DIRECT_IO),
+			  loop_sysfs_ll(self->lvl[i].nr, "loop/dio"))
+			TH_LOG("level %d: dio must be as asked for", i);
+		ASSERT_EQ(0, files_write(self->lvl[i].mnt, "old", FILES_OLD,
+					 10 * i));
+	}
+
+	/* Everything down, every cache dropped, everything up again. */
+	ASSERT_EQ(0, stack_down(self->lvl));
+	ASSERT_EQ(0, caches_drop());
+	ASSERT_EQ(0, stack_up(&self->env, self->lvl, variant->lo_flags,
+			      variant->atime))
+		TH_LOG("mounting the stack again with cold caches failed");
+
+	for (i = 1; i < STACK_LEVELS; i++) {
+		const char *mnt = self->lvl[i].mnt;
+
+		ret = files_check(mnt, "old", 0, FILES_OLD, 1, 10 * i, false,
+				  why, sizeof(why));
+		ASSERT_EQ(0, ret) TH_LOG("level %d after remount: %s", i, why);
+		ASSERT_EQ(0, files_write(mnt, "new", FILES_NEW, 100 * i));
+		snprintf(path, sizeof(path), "%s/d0", mnt);
+		backfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_LE(0, backfd);
+		EXPECT_EQ(0, syncfs(backfd));
+		close(backfd);
+		ASSERT_EQ(0, files_truncate(mnt, "old", 1, FILES_OLD, 4));
+		ASSERT_EQ(0, files_unlink(mnt, "new", 1, FILES_NEW, 2));
+		snprintf(path, sizeof(path), "%s/bump", mnt);
+		ASSERT_EQ(0, file_write_sync(path, 64 * 1024, 200));
+	}
+
+	/*
+	 * Deletes with the upper file systems cold and the images' pages and
+	 * extents in memory: the upper ext4 reads bitmaps inside its journal
+	 * handle, and the lower ext4 has them at once, and updates the
+	 * image's access time.  The inodes come in first, and each image is
+	 * written just before, so that with relatime the first read of it
+	 * after that write is one of those bitmaps.
+	 */
+	ASSERT_EQ(0, caches_drop());
+	for (i = 1, ret = 0; i < STACK_LEVELS && !ret; i++)
+		ret = file_warm(self->lvl[i].backing);
+	for (i = 1; i < STACK_LEVELS && !ret; i++)
+		ret = files_stat(self->lvl[i].mnt, "old", 0, FILES_OLD, 2);
+	ASSERT_EQ(0, ret) TH_LOG("reading the images and stat(): %s",
+				 strerror(-ret));
+	for (i = STACK_LEVELS - 1; i > 0; i--) {
+		ASSERT_EQ(0, dev_read_shallow(self->lvl[i].nr, 1024));
+		snprintf(path, sizeof(path), "%s/bump", self->lvl[i].mnt);
+		ASSERT_EQ(0, file_overwrite_direct(path, 200 + i));
+		ASSERT_EQ(0, files_unlink(self->lvl[i].mnt, "old", 0,
+					  FILES_OLD, 2))
+			TH_LOG("level %d: deleting files with cold caches", i);
+	}
+	sync();
+
+	for (i = 1; i < STACK_LEVELS; i++) {
+		const char *mnt = self->lvl[i].mnt;
+
+		ret = files_check(mnt, "old", 1, FILES_OLD, 4, 10 * i, true,
+				  why, sizeof(why));
+		EXPECT_EQ(0, ret) TH_LOG("level %d, truncated: %s", i, why);
+		ret = files_check(mnt, "old", 3, FILES_OLD, 4, 10 * i, false,
+				  why, sizeof(why));
+		EXPECT_EQ(0, ret) TH_LOG("level %d, kept: %s", i, why);
+		ret = files_check(mnt, "new", 0, FILES_NEW, 2, 100 * i, false,
+				  why, sizeof(why));
+		EXPECT_EQ(0, ret) TH_LOG("level %d, written: %s", i, why);
+	}
+
+	/* Each level clean, the images still in pieces. */
+	for (i = STACK_LEVELS - 1; i >= 0; i--) {
+		ASSERT_EQ(0, fs_level_umount(&self->lvl[i]));
+		EXPECT_EQ(0, tool_fsck(self->env.fsck, self->lvl[i].nr))
+			TH_LOG("e2fsck -fn of level %d (loop%d) must find it clean",
+			       i, self->lvl[i].nr);
+		if (i > 0) {
+			ASSERT_EQ(0, fs_level_unbind(&self->lvl[i]));
+			extents[i] = fiemap_count_path(self->lvl[i].backing);
+			EXPECT_LE(FRAG_MIN_EXTENTS, extents[i])
+				TH_LOG("level %d: the image must stay fragmented, has %ld extents",
+				       i, extents[i]);
+		}
+	}
+	EXPECT_EQ(0, kmsg_errors(self->env.kmsg, why, sizeof(why)))
+		TH_LOG("no I/O or file system error expected; got: %s", why);
+}
+
+TEST_HARNESS_MAIN
