@@ -13,8 +13,13 @@
  *    current->bio_list; deleting files makes the upper ext4 read bitmaps
  *    inside a journal handle, and the lower ext4 updating the image's
  *    access time would take that handle for its own (a BUG in jbd2).
+ *  - killed: writeback of a task killed in fsync() must not fail.
+ *  - fsize: a task's RLIMIT_FSIZE limits its files, not a block device.
  */
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <linux/fiemap.h>
 
@@ -40,6 +45,17 @@
 #define FILES_NEW		64
 #define FILES_DIRS		8
 #define FILES_MAX_SIZE		(25 * 1024)
+
+/* killed */
+#define KILLED_FS_SIZE		(160 * MIB)
+#define KILLED_DURABLE		(4 * MIB)
+#define KILLED_WRITE		(32 * MIB)
+
+/* fsize */
+#define FSIZE_LIMIT		(1 * MIB)
+#define FSIZE_BACKING		(8 * MIB)
+/* Small requests, which a driver is most tempted to move itself. */
+#define FSIZE_CHUNK		(64 * 1024)
 
 /* --- tools, the kernel log, caches ------------------------------------ */
 
@@ -607,6 +623,32 @@ static int file_write_sync(const char *path, size_t len, unsigned int seed)
 	return ret;
 }
 
+/* Is @path @len bytes of pattern @seed?  0, -EBADMSG or -errno. */
+static int file_check(const char *path, size_t len, unsigned int seed)
+{
+	unsigned char *buf = malloc(MIB);
+	size_t done, n;
+	int fd, ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return -errno;
+	}
+	for (done = 0; done < len && !ret; done += n) {
+		n = len - done < MIB ? len - done : MIB;
+		if (read(fd, buf, n) != (ssize_t)n)
+			ret = errno ? -errno : -EIO;
+		else if (loop_pattern_check(buf, n, done, seed) >= 0)
+			ret = -EBADMSG;
+	}
+	close(fd);
+	free(buf);
+	return ret;
+}
+
 /* --- what every fixture here holds -------------------------------------- */
 
 struct fs_env {
@@ -900,6 +942,323 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 	}
 	EXPECT_EQ(0, kmsg_errors(self->env.kmsg, why, sizeof(why)))
 		TH_LOG("no I/O or file system error expected; got: %s", why);
+}
+
+/* --- killed: a task killed in fsync() --------------------------------- */
+
+/*
+ * A task killed while its fsync() writes back through the device goes on
+ * submitting that writeback with SIGKILL pending.  A backing file written
+ * in its name would refuse each write (-EINTR), and the file system on
+ * the device would see I/O errors.
+ */
+FIXTURE(killed) {
+	struct fs_env env;
+	struct fs_level fs;
+};
+
+FIXTURE_VARIANT(killed) {
+	uint32_t lo_flags;
+};
+
+FIXTURE_VARIANT_ADD(killed, buffered) {
+	.lo_flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(killed, dio) {
+	.lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+FIXTURE_SETUP(killed)
+{
+	const char *why;
+
+	fs_level_init(&self->fs);
+	why = fs_env_init(&self->env, true);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, self->env.ctl);
+	ASSERT_LE(0, self->env.kmsg) TH_LOG("cannot read /dev/kmsg");
+}
+
+FIXTURE_TEARDOWN_PARENT(killed)
+{
+	fs_env_close(&self->env);
+	EXPECT_EQ(0, fs_level_put(&self->fs));
+	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+}
+
+/*
+ * Write KILLED_WRITE bytes to @path, say 'S' on @wfd, fsync(), say 'D'
+ * (or 'E' if fsync() failed).  The bytes go to every other 4 KiB of the
+ * file, so that writeback sends many small requests rather than a few
+ * large ones: a driver is most tempted to move small ones itself.
+ */
+static __noreturn void killed_child(const char *path, int wfd)
+{
+	unsigned char buf[4096];
+	off_t done;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		_exit(1);
+	for (done = 0; done < KILLED_WRITE; done += sizeof(buf)) {
+		loop_pattern_fill(buf, sizeof(buf), done, 5);
+		if (pwrite(fd, buf, sizeof(buf), 2 * done) != sizeof(buf))
+			_exit(1);
+	}
+	if (write(wfd, "S", 1) != 1)
+		_exit(1);
+	if (write(wfd, fsync(fd) ? "E" : "D", 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * One child writes @path and fsync()s it; SIGKILL @delay_ms after its
+ * fsync() began.  1 if it died before fsync() returned, 0 if fsync() was
+ * done first, -errno if the child failed on its own.
+ */
+static int killed_round(const char *path, unsigned int delay_ms)
+{
+	int pfd[2], status;
+	char c = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		killed_child(path, pfd[1]);
+	}
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		return -EAGAIN;
+	}
+	n = read(pfd[0], &c, 1);
+	if (n == 1 && c == 'S') {
+		loop_msleep(delay_ms);
+		kill(pid, SIGKILL);
+	}
+	waitpid(pid, &status, 0);
+	if (n != 1 || c != 'S') {
+		close(pfd[0]);
+		return -EIO;	/* it never got to fsync() */
+	}
+	n = read(pfd[0], &c, 1);
+	close(pfd[0]);
+	if (n == 1)
+		return c == 'D' ? 0 : -EIO;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 1 : -EIO;
+}
+
+/*
+ * Children killed at several points of a 32 MiB fsync(): no I/O error in
+ * the kernel log, a clean file system, and the data fsync()ed before any
+ * of it intact.
+ */
+TEST_F_TIMEOUT(killed, in_fsync, 90)
+{
+	static const unsigned int delay_ms[] = { 0, 2, 5, 10, 20, 50, 100 };
+	char why[512], path[PATH_MAX + 16], durable[PATH_MAX + 16];
+	struct fs_level *l = &self->fs;
+	int backfd, mid = 0, ret;
+	unsigned int r;
+
+	/* Every page of the file in memory: a tmpfs write is a copy. */
+	backfd = loop_backing_create(l->backing, sizeof(l->backing),
+				     KILLED_FS_SIZE, 0xff);
+	ASSERT_LE(0, backfd);
+	close(backfd);
+	ASSERT_EQ(0, fs_level_bind(l, self->env.ctl, O_RDWR,
+				   variant->lo_flags));
+	/* No discard: it would punch the pages out of the file again. */
+	ASSERT_EQ(0, tool_mkfs(self->env.mkfs, l->nr, "nodiscard"));
+	ASSERT_EQ(0, fs_level_mount(l, 0));
+	snprintf(durable, sizeof(durable), "%s/durable", l->mnt);
+	ASSERT_EQ(0, file_write_sync(durable, KILLED_DURABLE, 21));
+
+	snprintf(path, sizeof(path), "%s/victim", l->mnt);
+	for (r = 0; r < ARRAY_SIZE(delay_ms); r++) {
+		ret = killed_round(path, delay_ms[r]);
+		ASSERT_LE(0, ret)
+			TH_LOG("round %u: the writer failed on its own (%s)",
+			       r, strerror(-ret));
+		mid += ret;
+		ASSERT_EQ(0, unlink(path));
+	}
+	sync();
+	ksft_print_msg("%d of %zu writers died before fsync() returned\n",
+		       mid, ARRAY_SIZE(delay_ms));
+	EXPECT_LE(1, mid)
+		TH_LOG("no writer was killed before its fsync() returned: the test proved nothing");
+	EXPECT_EQ(0, kmsg_errors(self->env.kmsg, why, sizeof(why)))
+		TH_LOG("a killed writer's writeback must not fail; the kernel said: %s",
+		       why);
+	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
+		TH_LOG("data fsync()ed before the kills must be intact");
+
+	ASSERT_EQ(0, fs_level_umount(l));
+	EXPECT_EQ(0, tool_fsck(self->env.fsck, l->nr))
+		TH_LOG("e2fsck -fn must find loop%d clean", l->nr);
+	ASSERT_EQ(0, caches_drop());
+	ASSERT_EQ(0, fs_level_mount(l, 0));
+	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
+		TH_LOG("after a remount, data fsync()ed before the kills must be intact");
+}
+
+/* --- fsize: a small RLIMIT_FSIZE, writes beyond it ---------------------- */
+
+/*
+ * RLIMIT_FSIZE limits the files a task writes, not a block device; a
+ * backing file written in the task's name would fail with -EFBIG (an I/O
+ * error) and raise SIGXFSZ.
+ */
+FIXTURE(fsize) {
+	struct fs_env env;
+	int nr;
+	int fd;
+	int dfd;
+	int backfd;
+	char backing[PATH_MAX];
+};
+
+FIXTURE_VARIANT(fsize) {
+	uint32_t lo_flags;
+};
+
+FIXTURE_VARIANT_ADD(fsize, buffered) {
+	.lo_flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(fsize, dio) {
+	.lo_flags = LO_FLAGS_DIRECT_IO,
+};
+
+FIXTURE_SETUP(fsize)
+{
+	const char *why;
+
+	self->nr = -1;
+	self->fd = -1;
+	self->dfd = -1;
+	self->backfd = -1;
+	self->backing[0] = '\0';
+	why = fs_env_init(&self->env, false);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, self->env.ctl);
+}
+
+FIXTURE_TEARDOWN_PARENT(fsize)
+{
+	if (getpid() == self->env.owner) {
+		if (self->dfd >= 0)
+			close(self->dfd);
+		if (self->fd >= 0)
+			close(self->fd);
+		if (self->backfd >= 0)
+			close(self->backfd);
+	}
+	fs_env_close(&self->env);
+	if (self->nr >= 0)
+		EXPECT_EQ(0, loop_unbind(self->nr));
+	if (self->backing[0])
+		unlink(self->backing);
+	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+}
+
+/* Write FSIZE_CHUNK bytes of pattern at @pos, fsync() if @sync; 0 or -errno. */
+static int fsize_write(int fd, unsigned char *buf, off_t pos, bool sync)
+{
+	loop_pattern_fill(buf, FSIZE_CHUNK, pos, 41);
+	errno = 0;
+	if (pwrite(fd, buf, FSIZE_CHUNK, pos) != FSIZE_CHUNK)
+		return errno ? -errno : -EIO;
+	if (sync && fsync(fd))
+		return -errno;
+	return 0;
+}
+
+/*
+ * With a 1 MiB RLIMIT_FSIZE, write the device beyond 1 MiB: O_DIRECT, and
+ * buffered with fsync(), and across the limit.  Every write succeeds, no
+ * SIGXFSZ arrives, the data reads back.
+ */
+TEST_F(fsize, write_past_limit)
+{
+	static const off_t pos[] = { 2 * MIB, 5 * MIB, MIB - FSIZE_CHUNK / 2 };
+	static const char * const what[] = {
+		"O_DIRECT write at 2 MiB",
+		"buffered write and fsync() at 5 MiB",
+		"O_DIRECT write across the 1 MiB limit",
+	};
+	sigset_t xfsz, pending;
+	struct rlimit old, lim;
+	unsigned char *buf;
+	unsigned int i;
+	int err[3];
+	long nr;
+
+	/* Every page of the file in memory: a tmpfs write is a copy. */
+	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
+					   FSIZE_BACKING, 0xff);
+	ASSERT_LE(0, self->backfd);
+	nr = loop_ctl_get_free(self->env.ctl);
+	ASSERT_LE(0, nr);
+	self->nr = nr;
+	self->fd = loop_open(self->nr, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, variant->lo_flags,
+				    0, 0, 0, NULL));
+	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, self->dfd);
+	ASSERT_EQ(0, posix_memalign((void **)&buf, 4096, FSIZE_CHUNK));
+	/* Blocked, a SIGXFSZ stays pending for us to see. */
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, &xfsz, NULL));
+	ASSERT_EQ(0, getrlimit(RLIMIT_FSIZE, &old));
+
+	lim = old;
+	lim.rlim_cur = FSIZE_LIMIT;
+	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &lim));
+	err[0] = fsize_write(self->dfd, buf, pos[0], false);
+	err[1] = fsize_write(self->fd, buf, pos[1], true);
+	err[2] = fsize_write(self->dfd, buf, pos[2], false);
+	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &old));
+	ASSERT_EQ(0, sigpending(&pending));
+
+	for (i = 0; i < ARRAY_SIZE(pos); i++) {
+		if (!err[i])
+			continue;
+		EXPECT_EQ(0, err[i])
+			TH_LOG("%s: %s; RLIMIT_FSIZE is not for block devices",
+			       what[i], strerror(-err[i]));
+	}
+	EXPECT_EQ(0, sigismember(&pending, SIGXFSZ))
+		TH_LOG("SIGXFSZ is for files, not for a block device");
+
+	for (i = 0; i < ARRAY_SIZE(pos); i++) {
+		memset(buf, 0, FSIZE_CHUNK);
+		ASSERT_EQ(FSIZE_CHUNK, pread(self->backfd, buf, FSIZE_CHUNK,
+					     pos[i]));
+		EXPECT_EQ(-1, loop_pattern_check(buf, FSIZE_CHUNK, pos[i], 41))
+			TH_LOG("the write at %lld must be in the backing file",
+			       (long long)pos[i]);
+		memset(buf, 0, FSIZE_CHUNK);
+		ASSERT_EQ(FSIZE_CHUNK, pread(self->dfd, buf, FSIZE_CHUNK,
+					     pos[i]));
+		EXPECT_EQ(-1, loop_pattern_check(buf, FSIZE_CHUNK, pos[i], 41))
+			TH_LOG("the write at %lld must read back from the device",
+			       (long long)pos[i]);
+	}
+	free(buf);
 }
 
 TEST_HARNESS_MAIN
