@@ -15,8 +15,11 @@
  *    access time would take that handle for its own (a BUG in jbd2).
  *  - killed: writeback of a task killed in fsync() must not fail.
  *  - fsize: a task's RLIMIT_FSIZE limits its files, not a block device.
+ *  - change_fd: LOOP_CHANGE_FD to a file without direct I/O (ramfs) under
+ *    O_DIRECT readers.
  */
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -56,6 +59,11 @@
 #define FSIZE_BACKING		(8 * MIB)
 /* Small requests, which a driver is most tempted to move itself. */
 #define FSIZE_CHUNK		(64 * 1024)
+
+/* change_fd */
+#define CHFD_SIZE		(4 * MIB)
+#define CHFD_ROUNDS		100
+#define CHFD_READERS		2
 
 /* --- tools, the kernel log, caches ------------------------------------ */
 
@@ -1259,6 +1267,227 @@ TEST_F(fsize, write_past_limit)
 			       (long long)pos[i]);
 	}
 	free(buf);
+}
+
+/* --- change_fd: from a direct I/O file to one without ------------------- */
+
+/*
+ * LOOP_CHANGE_FD from a tmpfs file opened O_DIRECT (the device does direct
+ * I/O) to a ramfs file (no direct I/O) and back, under O_DIRECT readers.
+ * No request may reach the ramfs file as direct I/O: ramfs has no
+ * ->direct_IO.
+ */
+struct chfd_stats {
+	unsigned long reads;
+	unsigned long errors;
+	unsigned long mismatches;
+	int last_errno;
+	bool stop;
+};
+
+FIXTURE(change_fd) {
+	struct fs_env env;
+	int nr;
+	char tmpfs_file[PATH_MAX];
+	char ramfs_dir[PATH_MAX];
+	char ramfs_file[PATH_MAX + 16];
+	bool ramfs_mounted;
+	pid_t reader[CHFD_READERS];
+};
+
+FIXTURE_SETUP(change_fd)
+{
+	const char *why;
+	int i;
+
+	self->nr = -1;
+	self->tmpfs_file[0] = '\0';
+	self->ramfs_dir[0] = '\0';
+	self->ramfs_file[0] = '\0';
+	self->ramfs_mounted = false;
+	for (i = 0; i < CHFD_READERS; i++)
+		self->reader[i] = -1;
+	why = fs_env_init(&self->env, false);
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, self->env.ctl);
+}
+
+FIXTURE_TEARDOWN_PARENT(change_fd)
+{
+	int i;
+
+	/* The readers hold the device open. */
+	for (i = 0; i < CHFD_READERS; i++) {
+		if (self->reader[i] <= 0)
+			continue;
+		kill(self->reader[i], SIGKILL);
+		waitpid(self->reader[i], NULL, 0);
+	}
+	fs_env_close(&self->env);
+	if (self->nr >= 0)
+		EXPECT_EQ(0, loop_unbind(self->nr));
+	if (self->tmpfs_file[0])
+		unlink(self->tmpfs_file);
+	if (self->ramfs_file[0])
+		unlink(self->ramfs_file);
+	if (self->ramfs_mounted)
+		EXPECT_EQ(0, umount(self->ramfs_dir));
+	if (self->ramfs_dir[0])
+		rmdir(self->ramfs_dir);
+	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+}
+
+/* Read loopN with O_DIRECT at random until told to stop. */
+static __noreturn void chfd_reader(int nr, struct chfd_stats *st,
+				   unsigned int seed)
+{
+	const size_t blocks = CHFD_SIZE / 4096;
+	unsigned char *buf;
+	size_t len;
+	off_t pos;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd = loop_open(nr, O_RDONLY | O_DIRECT);
+	if (fd < 0 || posix_memalign((void **)&buf, 4096, 16 * 4096)) {
+		__atomic_add_fetch(&st->errors, 1, __ATOMIC_RELAXED);
+		_exit(1);
+	}
+	while (!__atomic_load_n(&st->stop, __ATOMIC_RELAXED)) {
+		seed = seed * 1103515245 + 12345;
+		len = 4096 * (1 + (seed >> 16) % 16);
+		pos = 4096 * ((seed >> 4) % (blocks - len / 4096 + 1));
+		if (pread(fd, buf, len, pos) != (ssize_t)len) {
+			st->last_errno = errno;
+			__atomic_add_fetch(&st->errors, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (loop_pattern_check(buf, len, pos, 51) >= 0)
+			__atomic_add_fetch(&st->mismatches, 1,
+					   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&st->reads, 1, __ATOMIC_RELAXED);
+	}
+	_exit(0);
+}
+
+/* LOOP_CHANGE_FD to @path opened with @oflags; 0 or -errno. */
+static int chfd_switch(int devfd, const char *path, int oflags)
+{
+	int fd, ret;
+
+	fd = open(path, oflags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = loop_ioctl(devfd, LOOP_CHANGE_FD, fd);
+	close(fd);
+	return ret;
+}
+
+TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
+{
+	int failed = 0, dio_on_ramfs = 0, dio_lost = 0, first_err = 0;
+	struct chfd_stats *st;
+	unsigned char *buf;
+	int fd, devfd, i, r;
+	long nr;
+
+	/* Two files with the same bytes, on tmpfs and on ramfs. */
+	buf = malloc(CHFD_SIZE);
+	ASSERT_NE(NULL, buf);
+	loop_pattern_fill(buf, CHFD_SIZE, 0, 51);
+	fd = loop_backing_create(self->tmpfs_file, sizeof(self->tmpfs_file),
+				 CHFD_SIZE, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(CHFD_SIZE, pwrite(fd, buf, CHFD_SIZE, 0));
+	close(fd);
+	snprintf(self->ramfs_dir, sizeof(self->ramfs_dir),
+		 "%s/ksft-loop-ramfs-XXXXXX", loop_tmpdir());
+	if (!mkdtemp(self->ramfs_dir))
+		self->ramfs_dir[0] = '\0';
+	ASSERT_NE(0, self->ramfs_dir[0]);
+	if (mount("ramfs", self->ramfs_dir, "ramfs", 0, "mode=0700"))
+		SKIP(return, "cannot mount ramfs: %s", strerror(errno));
+	self->ramfs_mounted = true;
+	snprintf(self->ramfs_file, sizeof(self->ramfs_file), "%s/file",
+		 self->ramfs_dir);
+	fd = open(self->ramfs_file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		  0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(CHFD_SIZE, pwrite(fd, buf, CHFD_SIZE, 0));
+	close(fd);
+	free(buf);
+
+	/* Read-only (LOOP_CHANGE_FD wants it), direct I/O, on tmpfs. */
+	fd = open(self->tmpfs_file, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0 && errno == EINVAL)
+		SKIP(return, "tmpfs without O_DIRECT (before Linux 6.6)");
+	ASSERT_LE(0, fd);
+	nr = loop_ctl_get_free(self->env.ctl);
+	ASSERT_LE(0, nr);
+	self->nr = nr;
+	devfd = loop_open(self->nr, O_RDONLY);
+	ASSERT_LE(0, devfd);
+	ASSERT_EQ(0, loop_configure(devfd, fd, LO_FLAGS_READ_ONLY |
+				    LO_FLAGS_DIRECT_IO, 0, 0, 0, NULL));
+	close(fd);
+	ASSERT_EQ(1, loop_sysfs_ll(self->nr, "loop/dio"))
+		TH_LOG("direct I/O expected on a tmpfs file opened O_DIRECT");
+
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, st);
+	for (i = 0; i < CHFD_READERS; i++) {
+		pid_t pid = fork();
+
+		ASSERT_LE(0, pid);
+		if (!pid)
+			chfd_reader(self->nr, st, 7 + i);
+		/* Only here: self is shared with the child. */
+		self->reader[i] = pid;
+	}
+	for (i = 0; i < 200 && !__atomic_load_n(&st->reads, __ATOMIC_RELAXED);
+	     i++)
+		loop_msleep(10);
+
+	for (r = 0; r < CHFD_ROUNDS; r++) {
+		int ret = chfd_switch(devfd, self->ramfs_file, O_RDONLY);
+
+		if (!ret && loop_sysfs_ll(self->nr, "loop/dio") != 0)
+			dio_on_ramfs++;
+		if (!ret)
+			ret = chfd_switch(devfd, self->tmpfs_file,
+					  O_RDONLY | O_DIRECT);
+		if (!ret && loop_sysfs_ll(self->nr, "loop/dio") != 1)
+			dio_lost++;
+		if (ret && !failed++)
+			first_err = ret;
+	}
+
+	__atomic_store_n(&st->stop, true, __ATOMIC_RELAXED);
+	for (i = 0; i < CHFD_READERS; i++) {
+		waitpid(self->reader[i], NULL, 0);
+		self->reader[i] = -1;
+	}
+	close(devfd);
+	ksft_print_msg("%lu reads in %d rounds\n", st->reads, CHFD_ROUNDS);
+
+	EXPECT_EQ(0, failed)
+		TH_LOG("%d of %d rounds of LOOP_CHANGE_FD failed, the first with %s",
+		       failed, CHFD_ROUNDS, strerror(-first_err));
+	EXPECT_EQ(0, dio_on_ramfs)
+		TH_LOG("dio must read 0 on a ramfs file (%d rounds did not)",
+		       dio_on_ramfs);
+	EXPECT_EQ(0, dio_lost)
+		TH_LOG("dio must read 1 back on the O_DIRECT tmpfs file (%d rounds did not)",
+		       dio_lost);
+	EXPECT_LT(0, st->reads) TH_LOG("the readers read nothing");
+	EXPECT_EQ(0, st->errors)
+		TH_LOG("%lu of %lu reads failed, the last with %s", st->errors,
+		       st->reads + st->errors, strerror(st->last_errno));
+	EXPECT_EQ(0, st->mismatches)
+		TH_LOG("%lu reads returned wrong data", st->mismatches);
+	munmap(st, sizeof(*st));
 }
 
 TEST_HARNESS_MAIN
