@@ -86,6 +86,13 @@
 #ifndef LOOP_CTL_CONFIGURE
 #define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
 #endif
+/*
+ * Proposed addition to <uapi/linux/loop.h>: LOOP_CONFIGURE and
+ * LOOP_CTL_CONFIGURE fail instead of dropping a setting they cannot honour.
+ */
+#ifndef LO_FLAGS_STRICT
+#define LO_FLAGS_STRICT		32
+#endif
 
 /* Attempts before LOOP_CTL_CONFIGURE gives up on devices bound under it. */
 #define LO_CONFIGURE_TRIES	8
@@ -95,6 +102,17 @@
 #define LO_SPREAD_BYTES		SZ_128K
 /* Largest request we accept; max_sectors_kb defaults lower. */
 #define LO_MAX_HW_SECTORS	(SZ_4M >> SECTOR_SHIFT)
+
+/*
+ * Where a device stands in the index, that is what LOOP_CTL_REMOVE and
+ * LOOP_CTL_GET_FREE see of it.  Changed under loop_index_mutex only.
+ */
+enum lo_listing {
+	LO_LIST_ADDING,		/* number reserved, disk being added */
+	LO_LIST_PUBLISHED,	/* REMOVE finds it, GET_FREE if unbound */
+	LO_LIST_CONFIGURING,	/* held out of sight by LOOP_CTL_CONFIGURE */
+	LO_LIST_REMOVING,	/* on its way out */
+};
 
 enum lo_state {
 	LO_UNBOUND,		/* no backing file */
@@ -117,7 +135,11 @@ struct lo_worklist {
 
 struct loop_device {
 	int			lo_number;
+	enum lo_listing		lo_listing;	/* loop_index_mutex */
 	enum lo_state		lo_state;	/* lo_mutex, see above */
+	/* Remove at the last close: a device LOOP_CTL_CONFIGURE gave up. */
+	bool			lo_reap;	/* disk->open_mutex */
+	struct work_struct	lo_reap_work;
 	int			lo_flags;	/* LO_FLAGS_*, lo_mutex */
 	loff_t			lo_offset;	/* lo_mutex, queue frozen */
 	loff_t			lo_sizelimit;	/* lo_mutex, queue frozen */
@@ -167,6 +189,8 @@ static DEFINE_MUTEX(loop_index_mutex);
 static DEFINE_XARRAY(loop_free_xa);
 static unsigned long loop_free_lowest = ULONG_MAX;
 static DEFINE_MUTEX(loop_chain_mutex);
+/* Removes the devices LOOP_CTL_CONFIGURE gave up, see lo_give_back(). */
+static struct workqueue_struct *loop_reap_wq;
 
 static int lo_max_loop = LO_MIN_COUNT;
 static bool lo_max_loop_given;
@@ -699,10 +723,13 @@ static const struct blk_mq_ops lo_mq_ops = {
  * Binding and configuration.
  */
 
-/* Can the device do direct I/O on its backing file as it is set up now? */
-static bool lo_can_dio(struct loop_device *lo)
+/*
+ * Can a device of block size @lo_bsize do direct I/O on @file at @offset?
+ * lo_can_dio(): can the device as it is set up now?
+ */
+static bool lo_file_can_dio(struct file *file, unsigned int lo_bsize,
+			    loff_t offset)
 {
-	struct file *file = lo->lo_backing_file;
 	struct block_device *bdev = lo_backing_bdev(file);
 	unsigned int bsize;
 
@@ -711,8 +738,14 @@ static bool lo_can_dio(struct loop_device *lo)
 	if (!bdev)
 		return true;
 	bsize = bdev_logical_block_size(bdev);
-	return queue_logical_block_size(lo_queue(lo)) >= bsize &&
-	       !(lo->lo_offset & (bsize - 1));
+	return lo_bsize >= bsize && !(offset & (bsize - 1));
+}
+
+static bool lo_can_dio(struct loop_device *lo)
+{
+	return lo_file_can_dio(lo->lo_backing_file,
+			       queue_logical_block_size(lo_queue(lo)),
+			       lo->lo_offset);
 }
 
 /*
@@ -724,13 +757,11 @@ static void lo_switch_dio(struct loop_device *lo, bool want)
 {
 	bool use = want && lo_can_dio(lo);
 
-	if (use == lo->lo_use_dio)
-		return;
 	/*
 	 * Direct I/O must not overtake what buffered writes left in the page
 	 * cache.  With the queue frozen no new one can come in.
 	 */
-	if (use)
+	if (use && !lo->lo_use_dio)
 		vfs_fsync(lo->lo_backing_file, 0);
 	lo->lo_use_dio = use;
 	if (use)
@@ -908,16 +939,28 @@ static void lo_free_set(unsigned long nr, struct loop_device *lo)
 		loop_free_lowest = ULONG_MAX;
 }
 
-/* Keep the set of free devices exact; called with lo_mutex held. */
+/*
+ * The one place that changes a device's listing.  It keeps the set of free
+ * devices exact: published and unbound.  A device is published with its
+ * lo_mutex held, so that its state cannot change under the look at it.
+ */
+static void lo_set_listing(struct loop_device *lo, enum lo_listing listing)
+{
+	bool free;
+
+	lockdep_assert_held(&loop_index_mutex);
+	lo->lo_listing = listing;
+	free = listing == LO_LIST_PUBLISHED &&
+	       READ_ONCE(lo->lo_state) == LO_UNBOUND;
+	lo_free_set(lo->lo_number, free ? lo : NULL);
+}
+
+/* Bound or unbound: keep the free set exact.  Called with lo_mutex held. */
 static void lo_index_update(struct loop_device *lo)
 {
-	bool unbound;
-
 	lockdep_assert_held(&lo->lo_mutex);
 	mutex_lock(&loop_index_mutex);
-	unbound = idr_find(&loop_index_idr, lo->lo_number) == lo &&
-		  lo->lo_state == LO_UNBOUND;
-	lo_free_set(lo->lo_number, unbound ? lo : NULL);
+	lo_set_listing(lo, lo->lo_listing);
 	mutex_unlock(&loop_index_mutex);
 }
 
@@ -926,9 +969,8 @@ static void lo_publish(struct loop_device *lo)
 {
 	mutex_lock(&lo->lo_mutex);
 	mutex_lock(&loop_index_mutex);
-	idr_replace(&loop_index_idr, lo, lo->lo_number);
+	lo_set_listing(lo, LO_LIST_PUBLISHED);
 	mutex_unlock(&loop_index_mutex);
-	lo_index_update(lo);
 	mutex_unlock(&lo->lo_mutex);
 }
 
@@ -984,13 +1026,14 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 {
 	const struct loop_info64 *info = &config->info;
 	struct gendisk *disk = lo->lo_disk;
+	bool strict = info->lo_flags & LO_FLAGS_STRICT;
 	struct queue_limits lim;
 	struct file *file;
 	bool partscan, want_dio;
 	int flags;
 	int err;
 
-	if (info->lo_flags & ~LOOP_CONFIGURE_SETTABLE_FLAGS)
+	if (info->lo_flags & ~(LOOP_CONFIGURE_SETTABLE_FLAGS | LO_FLAGS_STRICT))
 		return -EINVAL;
 	if (config->block_size && blk_validate_block_size(config->block_size))
 		return -EINVAL;
@@ -1022,12 +1065,19 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	if (err)
 		goto out_unlock;
 
-	flags = info->lo_flags;
+	/* LO_FLAGS_STRICT asks, it is not a property of the device. */
+	flags = info->lo_flags & ~LO_FLAGS_STRICT;
 	if (!(file->f_mode & FMODE_WRITE) || !(mode & BLK_OPEN_WRITE) ||
 	    !file->f_op->write_iter)
 		flags |= LO_FLAGS_READ_ONLY;
 	if (lo_part_shift)
 		flags |= LO_FLAGS_PARTSCAN;
+	want_dio = (flags & LO_FLAGS_DIRECT_IO) || (file->f_flags & O_DIRECT);
+
+	/* Strict: what was asked for holds, or nothing is bound. */
+	err = -EROFS;
+	if (strict && (flags & ~info->lo_flags & LO_FLAGS_READ_ONLY))
+		goto out_unlock;
 
 	err = lo_alloc_workers(lo);
 	if (err)
@@ -1035,6 +1085,12 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 
 	lim = queue_limits_start_update(lo_queue(lo));
 	lo_fill_limits(file, flags, config->block_size, &lim);
+	if (strict && (flags & LO_FLAGS_DIRECT_IO) &&
+	    !lo_file_can_dio(file, lim.logical_block_size, info->lo_offset)) {
+		queue_limits_cancel_update(lo_queue(lo));
+		err = -EOPNOTSUPP;
+		goto out_unlock;
+	}
 	err = queue_limits_commit_update(lo_queue(lo), &lim);
 	if (err)
 		goto out_unlock;
@@ -1049,27 +1105,32 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	lo->lo_flags = flags & ~LO_FLAGS_DIRECT_IO;
 	lo_attach_file(lo, file);
 	/* Not bound yet, so no request runs: no freeze needed. */
-	want_dio = (flags & LO_FLAGS_DIRECT_IO) || (file->f_flags & O_DIRECT);
 	lo_switch_dio(lo, want_dio);
-	lo_set_capacity(lo, lo_sectors(file, lo->lo_offset, lo->lo_sizelimit));
 	lo->lo_sysfs_added = !sysfs_create_group(&disk_to_dev(disk)->kobj,
 						 &lo_attr_group);
 
-	/* Pairs with the acquire in lo_check_chain(). */
+	/* Pairs with the acquire in lo_walk_chain(). */
 	smp_store_release(&lo->lo_state, LO_BOUND);
+	/* Bound before it has a size: a reader never sees an unbound size. */
+	lo_set_capacity(lo, lo_sectors(file, lo->lo_offset, lo->lo_sizelimit));
 	lo_index_update(lo);
 	partscan = lo->lo_flags & LO_FLAGS_PARTSCAN;
 	if (partscan)
 		clear_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
-	dev_set_uevent_suppress(disk_to_dev(disk), 0);
-	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
 
 	/* A bound device pins the module until it is unbound. */
 	__module_get(THIS_MODULE);
 	mutex_unlock(&lo->lo_mutex);
 
+	/*
+	 * Partitions first, the change event last: a listener that opens
+	 * the disk as soon as it hears of it (udev) finds the partitions
+	 * there, and none is dropped and added again under it.
+	 */
 	if (partscan)
 		lo_reread_partitions(lo);
+	dev_set_uevent_suppress(disk_to_dev(disk), 0);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
 	if (!(mode & BLK_OPEN_EXCL))
 		bd_abort_claiming(bdev, lo);
 	return 0;
@@ -1217,6 +1278,7 @@ static int lo_change_fd(struct loop_device *lo, unsigned int fd)
 	}
 	mutex_unlock(&loop_chain_mutex);
 	if (!err) {
+		/* A new file: nothing of its page cache was written back. */
 		lo->lo_use_dio = false;
 		lo_switch_dio(lo, want_dio);
 	}
@@ -1232,9 +1294,9 @@ static int lo_change_fd(struct loop_device *lo, unsigned int fd)
 	mutex_unlock(&lo->lo_mutex);
 
 	fput(old);
-	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
 	if (partscan)
 		lo_reread_partitions(lo);
+	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
 	return 0;
 
 out_unlock:
@@ -1711,6 +1773,12 @@ static void lo_release(struct gendisk *disk)
 		return;
 	if (state == LO_BOUND && !(READ_ONCE(lo->lo_flags) & LO_FLAGS_AUTOCLEAR))
 		return;
+	if (state == LO_DELETING) {
+		/* lo_reap is set under open_mutex, which we hold. */
+		if (lo->lo_reap)
+			queue_work(loop_reap_wq, &lo->lo_reap_work);
+		return;
+	}
 
 	mutex_lock(&lo->lo_mutex);
 	if (lo->lo_state == LO_BOUND && (lo->lo_flags & LO_FLAGS_AUTOCLEAR))
@@ -1843,6 +1911,8 @@ static const struct attribute_group lo_attr_group = {
  * Adding and removing devices.
  */
 
+static void lo_reap_workfn(struct work_struct *work);
+
 /*
  * Add device @nr, or the lowest free number if @nr is -1.  Returns the number.
  * With @hidden, the device is handed back there unpublished: nobody else
@@ -1862,24 +1932,27 @@ static int lo_add(int nr, struct loop_device **hidden)
 		return -ENOMEM;
 	mutex_init(&lo->lo_mutex);
 	spin_lock_init(&lo->lo_lock);
+	INIT_WORK(&lo->lo_reap_work, lo_reap_workfn);
 	lo->lo_state = LO_UNBOUND;
+	lo->lo_listing = LO_LIST_ADDING;
 
-	/* Reserve the number; the slot stays NULL until we publish. */
+	/* Reserve the number: nobody acts on an LO_LIST_ADDING device. */
 	err = mutex_lock_killable(&loop_index_mutex);
 	if (err)
 		goto out_free_dev;
 	if (nr < 0) {
-		err = idr_alloc(&loop_index_idr, NULL, 0, lo_max_devices(),
+		err = idr_alloc(&loop_index_idr, lo, 0, lo_max_devices(),
 				GFP_KERNEL);
 	} else {
-		err = idr_alloc(&loop_index_idr, NULL, nr, nr + 1, GFP_KERNEL);
+		err = idr_alloc(&loop_index_idr, lo, nr, nr + 1, GFP_KERNEL);
 		if (err == -ENOSPC)
 			err = -EEXIST;
 	}
+	if (err >= 0)
+		lo->lo_number = err;
 	mutex_unlock(&loop_index_mutex);
 	if (err < 0)
 		goto out_free_dev;
-	lo->lo_number = err;
 
 	lo->lo_tag_set.ops = &lo_mq_ops;
 	lo->lo_tag_set.nr_hw_queues = 1;
@@ -1915,10 +1988,14 @@ static int lo_add(int nr, struct loop_device **hidden)
 	if (err)
 		goto out_put_disk;
 	nr = lo->lo_number;
-	if (hidden)
+	if (hidden) {
+		mutex_lock(&loop_index_mutex);
+		lo_set_listing(lo, LO_LIST_CONFIGURING);
+		mutex_unlock(&loop_index_mutex);
 		*hidden = lo;
-	else
+	} else {
 		lo_publish(lo);
+	}
 	return nr;
 
 out_put_disk:
@@ -1949,6 +2026,13 @@ static void lo_remove(struct loop_device *lo)
 	idr_remove(&loop_index_idr, nr);
 	mutex_unlock(&loop_index_mutex);
 	put_disk(lo->lo_disk);
+}
+
+/* A device LOOP_CTL_CONFIGURE gave up, after its last opener left. */
+static void lo_reap_workfn(struct work_struct *work)
+{
+	/* Frees lo, and the work item in it, which the workqueue allows. */
+	lo_remove(container_of(work, struct loop_device, lo_reap_work));
 }
 
 /* Module exit and failed init: no device is bound or open any more. */
@@ -2009,8 +2093,8 @@ static int loop_ctl_add(unsigned long arg)
 }
 
 /*
- * Remove a hidden device if it is unbound and closed; publish it again and
- * return -EBUSY otherwise.
+ * Remove a device that is LO_LIST_REMOVING if it is unbound and closed;
+ * publish it again and return -EBUSY otherwise.
  */
 static int lo_delete_hidden(struct loop_device *lo)
 {
@@ -2033,6 +2117,25 @@ static int lo_delete_hidden(struct loop_device *lo)
 	return 0;
 }
 
+/*
+ * Take a published device out of sight for REMOVE.  A device held by
+ * LOOP_CTL_CONFIGURE is busy; one being added or removed is not there yet,
+ * or no longer.
+ */
+static int lo_claim_for_remove(struct loop_device *lo)
+{
+	lockdep_assert_held(&loop_index_mutex);
+	switch (lo ? lo->lo_listing : LO_LIST_REMOVING) {
+	case LO_LIST_PUBLISHED:
+		lo_set_listing(lo, LO_LIST_REMOVING);
+		return 0;
+	case LO_LIST_CONFIGURING:
+		return -EBUSY;
+	default:
+		return -ENODEV;
+	}
+}
+
 static int loop_ctl_remove(unsigned long arg)
 {
 	struct loop_device *lo;
@@ -2044,18 +2147,14 @@ static int loop_ctl_remove(unsigned long arg)
 	if (nr < 0)
 		return -EINVAL;
 
-	/* Hide the device, so that no other caller can find it. */
 	err = mutex_lock_killable(&loop_index_mutex);
 	if (err)
 		return err;
 	lo = idr_find(&loop_index_idr, nr);
-	if (lo) {
-		idr_replace(&loop_index_idr, NULL, nr);
-		lo_free_set(nr, NULL);
-	}
+	err = lo_claim_for_remove(lo);
 	mutex_unlock(&loop_index_mutex);
-	if (!lo)
-		return -ENODEV;
+	if (err)
+		return err;
 
 	err = lo_delete_hidden(lo);
 	return err ? err : nr;
@@ -2077,7 +2176,7 @@ static int loop_ctl_get_free(void)
 }
 
 /*
- * Take the lowest unbound device out of the index, or add a new one unseen.
+ * Take the lowest unbound device out of sight, or add a new one unseen.
  * *@created says which, for lo_give_back().
  */
 static struct loop_device *lo_take_free(bool *created)
@@ -2092,8 +2191,7 @@ static struct loop_device *lo_take_free(bool *created)
 	nr = loop_free_lowest;
 	if (nr != ULONG_MAX) {
 		lo = xa_load(&loop_free_xa, nr);
-		idr_replace(&loop_index_idr, NULL, nr);
-		lo_free_set(nr, NULL);
+		lo_set_listing(lo, LO_LIST_CONFIGURING);
 	}
 	mutex_unlock(&loop_index_mutex);
 
@@ -2105,15 +2203,39 @@ static struct loop_device *lo_take_free(bool *created)
 }
 
 /*
- * Undo lo_take_free(): a device we added goes away again, unless someone
- * opened it meanwhile, in which case lo_delete_hidden() publishes it.
+ * Undo lo_take_free().  A device we added goes away again.  If somebody
+ * opened it meanwhile (udev, blkid), it goes at that opener's last close
+ * (lo_release()), and new opens fail meanwhile; if somebody bound it, it
+ * is theirs, and published.
  */
 static void lo_give_back(struct loop_device *lo, bool created)
 {
-	if (created)
-		lo_delete_hidden(lo);
-	else
+	struct gendisk *disk = lo->lo_disk;
+	bool reap;
+
+	if (!created) {
 		lo_publish(lo);
+		return;
+	}
+	mutex_lock(&loop_index_mutex);
+	lo_set_listing(lo, LO_LIST_REMOVING);
+	mutex_unlock(&loop_index_mutex);
+
+	mutex_lock(&disk->open_mutex);
+	if (READ_ONCE(lo->lo_state) != LO_UNBOUND) {
+		mutex_unlock(&disk->open_mutex);
+		lo_publish(lo);
+		return;
+	}
+	mutex_lock(&lo->lo_mutex);
+	WRITE_ONCE(lo->lo_state, LO_DELETING);
+	mutex_unlock(&lo->lo_mutex);
+	reap = disk_openers(disk);
+	lo->lo_reap = reap;
+	mutex_unlock(&disk->open_mutex);
+
+	if (!reap)
+		lo_remove(lo);
 }
 
 /*
@@ -2132,6 +2254,13 @@ static int loop_ctl_configure(const struct loop_config __user *arg)
 	bool created;
 	int fd, err;
 
+	/*
+	 * The descriptor it hands out is one the caller may not be allowed
+	 * to open: /dev/loopN's mode, security label or Landlock rules are
+	 * never asked.  So this is for the administrator only.
+	 */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (copy_from_user(&config, arg, sizeof(config)))
 		return -EFAULT;
 	if (config.info.lo_flags & LO_FLAGS_READ_ONLY)
@@ -2293,9 +2422,12 @@ static int __init loop_init(void)
 		return -EINVAL;
 	}
 
+	loop_reap_wq = alloc_workqueue("loop_reap", 0, 0);
+	if (!loop_reap_wq)
+		return -ENOMEM;
 	err = misc_register(&loop_misc);
 	if (err)
-		return err;
+		goto out_destroy_reap_wq;
 	err = __register_blkdev(LOOP_MAJOR, "loop", lo_probe);
 	if (err)
 		goto out_deregister_misc;
@@ -2313,6 +2445,8 @@ out_remove_devices:
 	lo_remove_all();
 out_deregister_misc:
 	misc_deregister(&loop_misc);
+out_destroy_reap_wq:
+	destroy_workqueue(loop_reap_wq);
 	return err;
 }
 
@@ -2320,6 +2454,8 @@ static void __exit loop_exit(void)
 {
 	unregister_blkdev(LOOP_MAJOR, "loop");
 	misc_deregister(&loop_misc);
+	/* Let the devices waiting to be reaped go first. */
+	destroy_workqueue(loop_reap_wq);
 	lo_remove_all();
 }
 

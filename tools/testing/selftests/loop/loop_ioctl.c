@@ -487,7 +487,7 @@ TEST_F(dev, old_get_status_overflow)
 /* LOOP_CONFIGURE with a flag outside LOOP_CONFIGURE_SETTABLE_FLAGS: EINVAL. */
 TEST_F(dev, configure_unknown_flags)
 {
-	static const uint32_t bad[] = { 0x2, 0x20, 0x100, 0x80000000 };
+	static const uint32_t bad[] = { 0x2, 0x40, 0x100, 0x80000000 };
 	struct loop_info64 info;
 	unsigned int i;
 
