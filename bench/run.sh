@@ -9,7 +9,8 @@
 #
 # Environment:
 #   BENCH_ARGS="bench.rounds=3 ..."  guest options (see bench/guest-bench.sh)
-#   MEM=3072 SMP=2 QEMU_TIMEOUT=1500 as for vm/run-qemu.sh
+#   MEM=3072 SMP=2 QEMU_TIMEOUT=3000 as for vm/run-qemu.sh (the bench boot
+#                                     takes about 30 min with the defaults)
 #   DISK=build/bench-disk.img         virtio disk for the ext4 rows (1 GiB,
 #                                     sparse, made when missing)
 #   LOOP_KO=ours                      what the "ours" slot loads
@@ -19,7 +20,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 export LOOP_KO=${LOOP_KO:-ours}
-export MEM=${MEM:-3072} QEMU_TIMEOUT=${QEMU_TIMEOUT:-1500}
+export MEM=${MEM:-3072} QEMU_TIMEOUT=${QEMU_TIMEOUT:-3000}
 BASE_APPEND=${APPEND:-}
 export APPEND="$BASE_APPEND ${BENCH_ARGS:-bench.rounds=3}"
 MEM_ROUNDS=${BENCH_MEM_ROUNDS:-2}
