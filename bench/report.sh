@@ -11,6 +11,14 @@
 # round: stock2/stock is the noise floor.  "noise" in the goals is the largest
 # |stock2/stock - 1| of any round for that test.
 #
+# Multi-job rows (mj1-*, mjN-*) get tables of their own: throughput with
+# ours/stock, stock2/stock, noise and ours/raw (the raw file test
+# CFG-JOB[-ext4]-raw, paired per round too), CPU seconds per GiB (tests
+# *-cpu) with ours/stock, and their goals: mj1 ours >= 1.5x stock and
+# >= 0.7x raw; every row not below stock beyond the noise, and CPU per GiB
+# <= 1.10x stock.  They stay out of the single-job tables, goals and plot;
+# their plot is ratios-multi.png.
+#
 # Exit status: 0 if the report was written (goals met or not), 1 if the log
 # holds no results.
 set -uo pipefail
@@ -70,6 +78,22 @@ function ratios(x, y, t,   r, n, a) {
 	RN = n; if (!n) { RM = RLO = RHI = ""; return }
 	RM = med(a, n); RLO = a[1]; RHI = a[n]
 }
+# ratios2(num, numtest, den, dentest): per-round ratios of two tests -> RM, RLO, RHI, RN
+function ratios2(x, tx, y, ty,   r, n, a) {
+	n = 0
+	for (r = 1; r <= maxr; r++)
+		if ((x, tx, r) in V && (y, ty, r) in V && V[y, ty, r] != 0) a[++n] = V[x, tx, r] / V[y, ty, r]
+	RN = n; if (!n) { RM = RLO = RHI = ""; return }
+	RM = med(a, n); RLO = a[1]; RHI = a[n]
+}
+function rtxt(bold) { return RM == "" ? "-" : sprintf(bold ? "**%.3f** (%.3f..%.3f)" : "%.3f (%.3f..%.3f)", RM, RLO, RHI) }
+# One cell of the multi-job goals: counts it overall and by kind.
+function mjgoal(kind, ok, text) {
+	nmg++; if (ok) nmgmet++
+	if (!(kind in KN)) KORD[++nk] = kind
+	KN[kind]++; if (ok) KM[kind]++
+	return text " " (ok ? "**met**" : "**not met**")
+}
 function noise(t,   r, x, m) {
 	m = 0
 	for (r = 1; r <= maxr; r++)
@@ -118,7 +142,7 @@ END {
 	print "|---|---|---|---|---|---|---|" > md
 	for (i = 1; i <= nt; i++) {
 		t = order[i]
-		if (t ~ /-(file|uring)$/ || t ~ /^getfree-n/) continue
+		if (t ~ /-(file|uring)$/ || t ~ /^getfree-n/ || t ~ /^mj/) continue
 		stats("stock", t); s = sprintf("%s (%s..%s, %s)", fmt(M), fmt(LO), fmt(HI), spread(M, LO, HI))
 		stats("ours", t); o = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
 		stats("stock2", t); c = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
@@ -182,7 +206,7 @@ END {
 	# Goals.
 	ng = 0; gmet = 0
 	for (i = 1; i <= nt; i++) {
-		t = order[i]; if (t !~ /-(buffered|dio)$/) continue
+		t = order[i]; if (t !~ /-(buffered|dio)$/ || t ~ /^mj/) continue
 		ratios("ours", "stock", t); if (RM == "") continue
 		nz = noise(t)
 		target = (t ~ /^rand(read|write)-qd32-/) ? 1.3 : 1.0
@@ -219,6 +243,66 @@ END {
 		if (t == "addremove") goal("ADD+REMOVE pairs/s ours/stock", sprintf("%.3f (%.3f..%.3f, noise %.0f%%)", RM, RLO, RHI, 100 * nz), ">= 1.0", RM >= 1, nz, extra)
 		else goal(t " per device ours/stock", sprintf("%.3f (%.3f..%.3f, noise %.0f%%)", RM, RLO, RHI, 100 * nz), "<= 1.0", RM <= 1, nz, extra)
 	}
+	# Multi-job rows: one fio job per CPU, on one device (mj1-*) or on a
+	# device each (mjN-*); the raw files (CFG-JOB[-ext4]-raw); CPU per GiB
+	# (TEST-cpu).  One throughput and one CPU table per configuration, then
+	# the goals, one line per row.
+	nmg = 0; nmgmet = 0; nk = 0
+	mg = tmp "/md-mjgoals"; pm = tmp "/plot-multi.dat"; ms = tmp "/mj-summary"
+	print "| test | ours/stock (noise) | >= 1.5x stock (mj1) | not below stock beyond noise | ours/raw | >= 0.7x raw (mj1) | CPU/GiB ours/stock (noise) | <= 1.10 |" > mg
+	print "|---|---|---|---|---|---|---|---|" > mg
+	for (c = 1; c <= 2; c++) {
+		cfg = c == 1 ? "mj1" : "mjN"
+		mt = tmp "/md-" cfg; mc = tmp "/md-" cfg "-cpu"
+		print "| test | unit | stock median (min..max, spread) | ours median (spread) | stock2 median (spread) | **ours/stock** (per-round min..max) | stock2/stock (min..max) | noise | raw median (spread) | **ours/raw** (per-round min..max) | stock/raw |" > mt
+		print "|---|---|---|---|---|---|---|---|---|---|---|" > mt
+		print "| test | stock CPU s/GiB median (spread) | ours (spread) | stock2 (spread) | raw (spread) | **ours/stock** (per-round min..max) | stock2/stock (min..max) | noise |" > mc
+		print "|---|---|---|---|---|---|---|---|" > mc
+		for (i = 1; i <= nt; i++) {
+			t = order[i]
+			if (substr(t, 1, 4) != cfg "-" || t !~ /-(buffered|dio)$/) continue
+			rt = t; sub(/-(buffered|dio)$/, "-raw", rt)
+			stats("stock", t); s = sprintf("%s (%s..%s, %s)", fmt(M), fmt(LO), fmt(HI), spread(M, LO, HI))
+			stats("ours", t); o = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			stats("stock2", t); s2 = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			stats("raw", rt); rw = M == "" ? "-" : sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			ratios("stock2", "stock", t); c2 = rtxt(0); b = RM; blo = RLO; bhi = RHI
+			nz = noise(t)
+			ratios2("stock", t, "raw", rt); sr = RM == "" ? "-" : sprintf("%.3f", RM)
+			ratios2("ours", t, "raw", rt); orw = rtxt(1); xr = RM
+			ratios("ours", "stock", t); os = rtxt(1); x = RM
+			printf "| %s | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s | %s |\n", t, U[t], s, o, s2, os, c2, 100 * nz, rw, orw, sr > mt
+			if (x != "") printf "%s %g %g %g %g %g %g\n", t, x, RLO, RHI, (b == "" ? 1 : b), (blo == "" ? 1 : blo), (bhi == "" ? 1 : bhi) > pm
+			# CPU time per GiB (lower is better).
+			stats("stock", t "-cpu"); cs = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			stats("ours", t "-cpu"); co = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			stats("stock2", t "-cpu"); cs2 = sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			stats("raw", rt "-cpu"); cr = M == "" ? "-" : sprintf("%s (%s)", fmt(M), spread(M, LO, HI))
+			ratios("stock2", "stock", t "-cpu"); cc2 = rtxt(0)
+			cnz = noise(t "-cpu")
+			ratios("ours", "stock", t "-cpu"); crt = rtxt(1); y = RM
+			printf "| %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", t, cs, co, cs2, cr, crt, cc2, 100 * cnz > mc
+			# Goals.
+			if (x == "") continue
+			line = sprintf("| %s | %.3f (%.0f%%) | ", t, x, 100 * nz)
+			line = line (cfg == "mj1" ? mjgoal("mj1 ours >= 1.5x stock", x >= 1.5, sprintf("%.3f", x)) : "-") " | "
+			line = line mjgoal("ours not below stock beyond noise", x >= 1 || 1 - x <= nz, sprintf("%.3f", x) (x < 1 && 1 - x <= nz ? " (within noise)" : "")) " | "
+			line = line (xr == "" ? "-" : sprintf("%.3f", xr)) " | "
+			line = line (cfg == "mj1" && xr != "" ? mjgoal("mj1 ours >= 0.7x raw", xr >= 0.7, sprintf("%.3f", xr)) : "-") " | "
+			line = line (y == "" ? "-" : sprintf("%.3f (%.0f%%)", y, 100 * cnz)) " | "
+			line = line (y == "" ? "-" : mjgoal("CPU per GiB <= 1.10x stock", y <= 1.1, sprintf("%.3f", y) (y > 1.1 && y - 1 <= cnz ? " (within noise)" : ""))) " |"
+			print line > mg
+			printf "%-34s ours/stock %6.3f  stock2/stock %-6s  ours/raw %-6s  CPU/GiB ours/stock %s\n", t, x, (b == "" ? "-" : sprintf("%.3f", b)), (xr == "" ? "-" : sprintf("%.3f", xr)), (y == "" ? "-" : sprintf("%.3f", y)) > ms
+		}
+		close(mt); close(mc)
+	}
+	close(mg); close(pm)
+	if (nmg) {
+		MJSUM = sprintf("multi-job: %d of %d goals met", nmgmet, nmg)
+		for (k = 1; k <= nk; k++) MJKIND = MJKIND sprintf("  %-36s %d of %d rows\n", KORD[k], KM[KORD[k]], KN[KORD[k]])
+		close(ms)
+	}
+
 	gf = tmp "/md-goals"
 	print "| goal | measured: median of per-round ratios (min..max) | target | result |" > gf
 	print "|---|---|---|---|" > gf
@@ -229,12 +313,18 @@ END {
 	printf "%d of %d goals met\n", gmet, ng > sf
 	if (INFO_STOCK_GF != "") printf "(stock GET_FREE N=%s / N=10: %s)\n", nmax, INFO_STOCK_GF > sf
 	if (ALLOCBIND != "") printf "(allocate-and-bind: ours LOOP_CTL_CONFIGURE / stock GET_FREE+open+LOOP_CONFIGURE: %s)\n", ALLOCBIND > sf
+	if (MJSUM != "") {
+		printf "%s\n%s", MJSUM, MJKIND > sf
+		printf "%s\n", MJSUM > (tmp "/mj-count")
+	}
 	close(sf)
 	printf "%d\n", maxr > (tmp "/rounds")
 }' "$TMP/results"
 
 rounds=$(cat "$TMP/rounds")
 params=$(grep -m1 -o 'rounds=.*' "$TMP/info" || true)
+cpus=$(echo "$params" | sed -n 's/.* cpus=\([0-9]*\).*/\1/p')
+mjruntime=$(echo "$params" | sed -n 's/.* mjruntime=\([^ ]*\).*/\1/p')
 host_load=$(grep -c 'qemu-system' /dev/null 2>/dev/null || true)
 
 # Plots.
@@ -250,13 +340,21 @@ set xtics rotate by -40 scale 0
 set rmargin 12
 set key top right
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "red"'
-	for kind in data ctl; do
+	for kind in data ctl multi; do
 		f=$TMP/plot-$kind.dat
 		[ -s "$f" ] || continue
 		png=$OUT/ratios-$kind.png
-		title="data path"; [ $kind = ctl ] && title="control path and memory"
+		case $kind in
+		data) title="data path" ;;
+		ctl) title="control path and memory" ;;
+		multi) title="multi-job rows" ;;
+		esac
+		# Four dozen multi-job rows need room.
+		size=
+		[ $kind = multi ] && size='set terminal pngcairo size 1800,560 font "sans,9"'
 		gnuplot <<-GP 2> "$TMP/gnuplot.err" && plots+=("$png") || cat "$TMP/gnuplot.err" >&2
 		$common
+		$size
 		set output "$png"
 		set title "$title: advantage over stock (>1 = better than stock; median of $rounds rounds, bars min..max)"
 		set ylabel "ratio (higher is better)"
@@ -309,6 +407,11 @@ fi
 	echo
 	echo "\"within noise\": |ours/stock - 1| is no larger than the largest |stock2/stock - 1| of"
 	echo "any round for that row."
+	if [ -s "$TMP/mj-count" ]; then
+		echo
+		echo "Multi-job rows: $(sed 's/^multi-job: //' "$TMP/mj-count") (one line per row in"
+		echo "[Multi-job goals](#multi-job-goals))."
+	fi
 	echo
 	if [ -f "$OUT/limits.md" ]; then
 		cat "$OUT/limits.md"
@@ -342,6 +445,50 @@ fi
 	echo
 	cat "$TMP/md-uring"
 	echo
+	if [ -s "$TMP/md-mjgoals" ] && [ "$(wc -l < "$TMP/md-mjgoals")" -gt 2 ]; then
+		echo "## Multi-job rows"
+		echo
+		echo "fio with one job per guest CPU (\`nproc\`, $cpus here) and \`--group_reporting\`"
+		echo "(the aggregate of all jobs), each job on a region of its own of bench.size/nproc"
+		echo "MiB; the same six jobs and device options as the single-job rows (io_uring,"
+		echo "O_DIRECT on the loop device; \`-buffered\`, \`-dio\`; tmpfs, \`-ext4-\`). Run time"
+		echo "\`$mjruntime\` per fio run."
+		echo
+		echo "- **mj1-**: all jobs on one device, bound to the single-job rows' backing file;"
+		echo "  job k works at offset k * size/nproc."
+		echo "- **mjN-**: one device per job, each bound to a backing file of its own of"
+		echo "  size/nproc (on the same file system), so jobs share neither a device nor a file."
+		echo
+		echo "raw: the same jobs on the same files and regions without a loop device:"
+		echo "io_uring with O_DIRECT at queue depth 32 (as the \`*-uring\` rows), plain"
+		echo "buffered \`read(2)\`/\`write(2)\` (psync) otherwise (as the \`*-file\` rows)."
+		echo "ours/raw is paired per round like ours/stock. CPU time per GiB: user + nice +"
+		echo "system + irq + softirq jiffies of all CPUs (/proc/stat) across the fio run, over"
+		echo "the GiB fio moved, in CPU seconds per GiB (lower is better; it counts fio's own"
+		echo "CPU too). noise: the largest |stock2/stock - 1| of any round for that row."
+		echo
+		echo "![multi-job ratios](ratios-multi.png)"
+		echo
+		echo "### One device, $cpus jobs (mj1)"
+		echo
+		cat "$TMP/md-mj1"
+		echo
+		cat "$TMP/md-mj1-cpu"
+		echo
+		echo "### One device per job, $cpus jobs (mjN)"
+		echo
+		cat "$TMP/md-mjN"
+		echo
+		cat "$TMP/md-mjN-cpu"
+		echo
+		echo "### Multi-job goals"
+		echo
+		echo "mj1 rows: ours >= 1.5x stock and >= 0.7x raw; every row: ours not below stock"
+		echo "by more than the noise, and CPU time per GiB no more than 1.10x stock's."
+		echo
+		cat "$TMP/md-mjgoals"
+		echo
+	fi
 	echo "## Control path"
 	echo
 	echo "bench/ctlbench (static C, clock_gettime around each ioctl). Starting from no loop"
@@ -386,7 +533,7 @@ fi
 	echo "## Run log"
 	echo
 	echo '```'
-	grep -E 'rounds=|round [0-9]+ order|data done|ctl done|bound|addremove|done rc|mode=' "$TMP/info" | head -n 200
+	grep -E 'rounds=|round [0-9]+ order|data done|ctl done|bound|addremove|done rc|mode=|multi-job' "$TMP/info" | head -n 320
 	if [ -s "$TMP/errors" ]; then cat "$TMP/errors"; fi
 	echo '```'
 } > "$OUT/report.md"
@@ -399,6 +546,11 @@ awk '/^\| [a-z]/ && !/^\| test/ {
 	o = f[7]; c = f[8]; gsub(/\*/, "", o)
 	printf "  %-26s %-34s ours/stock %-24s stock2/stock %s\n", t, u, o, c
 }' "$TMP/md"
+if [ -s "$TMP/mj-summary" ]; then
+	echo
+	echo "bench: multi-job rows (median of per-round ratios)"
+	sed 's/^/  /' "$TMP/mj-summary"
+fi
 echo
 echo "bench: GET_FREE"
 sed -n '3,$p' "$TMP/md-getfree" | sed 's/^/  /'
