@@ -32,6 +32,15 @@ export DISK=${DISK:-build/bench-disk.img}
 
 die() { echo "bench: FAIL: $*" >&2; exit 1; }
 
+# Like make check and make check-intree: one run in a tree at a time, so
+# that nobody rebuilds the initramfs under a boot.
+mkdir -p build
+exec 9> build/.lock
+if ! flock -n 9; then
+	echo "bench: another make check/run/shell/bench is using this tree; waiting"
+	flock 9
+fi
+
 make --no-print-directory -s deps || die "'make deps' failed"
 # The helper goes into bench/ because the initramfs takes bench/ as it is.
 if [ ! -x bench/ctlbench ] || [ bench/ctlbench.c -nt bench/ctlbench ]; then
