@@ -1227,6 +1227,8 @@ TEST_F(fsize, write_past_limit)
 	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->dfd);
 	ASSERT_EQ(0, posix_memalign((void **)&buf, 4096, FSIZE_CHUNK));
+	/* The device number may have had a busy past in an earlier test. */
+	ASSERT_EQ(0, dev_read_shallow(self->nr, 1024));
 	/* Blocked, a SIGXFSZ stays pending for us to see. */
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
