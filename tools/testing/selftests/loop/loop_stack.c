@@ -53,6 +53,8 @@
 #define KILLED_FS_SIZE		(160 * MIB)
 #define KILLED_DURABLE		(4 * MIB)
 #define KILLED_WRITE		(32 * MIB)
+#define KILLED_SYNC_SIZE	(4 * MIB)
+#define KILLED_SYNC_ROUNDS	30
 
 /* fsize */
 #define FSIZE_LIMIT		(1 * MIB)
@@ -1002,13 +1004,12 @@ FIXTURE_TEARDOWN_PARENT(killed)
  * file, so that writeback sends many small requests rather than a few
  * large ones: a driver is most tempted to move small ones itself.
  */
-static __noreturn void killed_child(const char *path, int wfd)
+static __noreturn void killed_fsync_child(const char *path, int wfd)
 {
 	unsigned char buf[4096];
 	off_t done;
 	int fd;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		_exit(1);
@@ -1025,11 +1026,34 @@ static __noreturn void killed_child(const char *path, int wfd)
 }
 
 /*
- * One child writes @path and fsync()s it; SIGKILL @delay_ms after its
- * fsync() began.  1 if it died before fsync() returned, 0 if fsync() was
- * done first, -errno if the child failed on its own.
+ * Say 'S' on @wfd, then overwrite @path (written and synced before) 4 KiB
+ * at a time, each followed by fdatasync(), until killed: one small write
+ * request per fdatasync(), the device's queue empty in between.
  */
-static int killed_round(const char *path, unsigned int delay_ms)
+static __noreturn void killed_fdatasync_child(const char *path, int wfd)
+{
+	unsigned char buf[4096];
+	off_t pos;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(wfd, "S", 1) != 1)
+		_exit(1);
+	for (pos = 0; ; pos = (pos + sizeof(buf)) % KILLED_SYNC_SIZE) {
+		loop_pattern_fill(buf, sizeof(buf), pos, 6);
+		if (pwrite(fd, buf, sizeof(buf), pos) != sizeof(buf) ||
+		    fdatasync(fd))
+			_exit(1);
+	}
+}
+
+/*
+ * Run @child on @path in a new process and SIGKILL it @delay_ms after it
+ * said 'S'.  1 if it was killed before it said 'D', 0 if it said 'D'
+ * first, -errno if it failed on its own.
+ */
+static int killed_round(void (*child)(const char *path, int wfd),
+			const char *path, unsigned int delay_ms)
 {
 	int pfd[2], status;
 	char c = 0;
@@ -1041,7 +1065,8 @@ static int killed_round(const char *path, unsigned int delay_ms)
 	pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		killed_child(path, pfd[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		child(path, pfd[1]);
 	}
 	close(pfd[1]);
 	if (pid < 0) {
@@ -1056,7 +1081,7 @@ static int killed_round(const char *path, unsigned int delay_ms)
 	waitpid(pid, &status, 0);
 	if (n != 1 || c != 'S') {
 		close(pfd[0]);
-		return -EIO;	/* it never got to fsync() */
+		return -EIO;	/* it failed before it started */
 	}
 	n = read(pfd[0], &c, 1);
 	close(pfd[0]);
@@ -1066,58 +1091,105 @@ static int killed_round(const char *path, unsigned int delay_ms)
 }
 
 /*
- * Children killed at several points of a 32 MiB fsync(): no I/O error in
- * the kernel log, a clean file system, and the data fsync()ed before any
- * of it intact.
+ * ext4 on the device, over a tmpfs file with every page in memory (a
+ * tmpfs write is then a mere copy), and @durable written and fsync()ed
+ * before anything is killed.
  */
-TEST_F_TIMEOUT(killed, in_fsync, 90)
+static void killed_prepare(struct __test_metadata *_metadata,
+			   struct fs_env *e, struct fs_level *l,
+			   uint32_t lo_flags, char *durable, size_t len)
 {
-	static const unsigned int delay_ms[] = { 0, 2, 5, 10, 20, 50, 100 };
-	char why[512], path[PATH_MAX + 16], durable[PATH_MAX + 16];
-	struct fs_level *l = &self->fs;
-	int backfd, mid = 0, ret;
-	unsigned int r;
+	int backfd;
 
-	/* Every page of the file in memory: a tmpfs write is a copy. */
 	backfd = loop_backing_create(l->backing, sizeof(l->backing),
 				     KILLED_FS_SIZE, 0xff);
 	ASSERT_LE(0, backfd);
 	close(backfd);
-	ASSERT_EQ(0, fs_level_bind(l, self->env.ctl, O_RDWR,
-				   variant->lo_flags));
+	ASSERT_EQ(0, fs_level_bind(l, e->ctl, O_RDWR, lo_flags));
 	/* No discard: it would punch the pages out of the file again. */
-	ASSERT_EQ(0, tool_mkfs(self->env.mkfs, l->nr, "nodiscard"));
+	ASSERT_EQ(0, tool_mkfs(e->mkfs, l->nr, "nodiscard"));
 	ASSERT_EQ(0, fs_level_mount(l, 0));
-	snprintf(durable, sizeof(durable), "%s/durable", l->mnt);
+	snprintf(durable, len, "%s/durable", l->mnt);
 	ASSERT_EQ(0, file_write_sync(durable, KILLED_DURABLE, 21));
+}
 
+/*
+ * After the kills: no I/O error in the kernel log, @durable intact, the
+ * file system clean, and @durable intact after a remount.
+ */
+static void killed_verify(struct __test_metadata *_metadata,
+			  struct fs_env *e, struct fs_level *l,
+			  const char *durable)
+{
+	char why[512];
+
+	sync();
+	EXPECT_EQ(0, kmsg_errors(e->kmsg, why, sizeof(why)))
+		TH_LOG("a killed writer's writeback must not fail; the kernel said: %s",
+		       why);
+	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
+		TH_LOG("data fsync()ed before the kills must be intact");
+	ASSERT_EQ(0, fs_level_umount(l));
+	EXPECT_EQ(0, tool_fsck(e->fsck, l->nr))
+		TH_LOG("e2fsck -fn must find loop%d clean", l->nr);
+	ASSERT_EQ(0, caches_drop());
+	ASSERT_EQ(0, fs_level_mount(l, 0));
+	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
+		TH_LOG("after a remount, data fsync()ed before the kills must be intact");
+}
+
+/* Children killed 0 to 50 ms into the fsync() of 32 MiB. */
+TEST_F_TIMEOUT(killed, in_fsync, 90)
+{
+	static const unsigned int delay_ms[] = { 0, 1, 2, 5, 10, 20, 50 };
+	char path[PATH_MAX + 16], durable[PATH_MAX + 16];
+	struct fs_level *l = &self->fs;
+	unsigned int r;
+	int mid = 0, ret;
+
+	killed_prepare(_metadata, &self->env, l, variant->lo_flags, durable,
+		       sizeof(durable));
 	snprintf(path, sizeof(path), "%s/victim", l->mnt);
 	for (r = 0; r < ARRAY_SIZE(delay_ms); r++) {
-		ret = killed_round(path, delay_ms[r]);
+		ret = killed_round(killed_fsync_child, path, delay_ms[r]);
 		ASSERT_LE(0, ret)
 			TH_LOG("round %u: the writer failed on its own (%s)",
 			       r, strerror(-ret));
 		mid += ret;
 		ASSERT_EQ(0, unlink(path));
 	}
-	sync();
 	ksft_print_msg("%d of %zu writers died before fsync() returned\n",
 		       mid, ARRAY_SIZE(delay_ms));
 	EXPECT_LE(1, mid)
 		TH_LOG("no writer was killed before its fsync() returned: the test proved nothing");
-	EXPECT_EQ(0, kmsg_errors(self->env.kmsg, why, sizeof(why)))
-		TH_LOG("a killed writer's writeback must not fail; the kernel said: %s",
-		       why);
-	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
-		TH_LOG("data fsync()ed before the kills must be intact");
+	killed_verify(_metadata, &self->env, l, durable);
+}
 
-	ASSERT_EQ(0, fs_level_umount(l));
-	EXPECT_EQ(0, tool_fsck(self->env.fsck, l->nr))
-		TH_LOG("e2fsck -fn must find loop%d clean", l->nr);
-	ASSERT_EQ(0, caches_drop());
-	ASSERT_EQ(0, fs_level_mount(l, 0));
-	EXPECT_EQ(0, file_check(durable, KILLED_DURABLE, 21))
-		TH_LOG("after a remount, data fsync()ed before the kills must be intact");
+/*
+ * Children overwriting a file with an fdatasync() after each 4 KiB,
+ * killed at KILLED_SYNC_ROUNDS points of that: a killed task's writeback
+ * one request at a time.
+ */
+TEST_F_TIMEOUT(killed, in_fdatasync, 90)
+{
+	char path[PATH_MAX + 16], durable[PATH_MAX + 16];
+	struct fs_level *l = &self->fs;
+	unsigned int r;
+	int ret;
+
+	killed_prepare(_metadata, &self->env, l, variant->lo_flags, durable,
+		       sizeof(durable));
+	snprintf(path, sizeof(path), "%s/victim", l->mnt);
+	ASSERT_EQ(0, file_write_sync(path, KILLED_SYNC_SIZE, 6));
+	for (r = 0; r < KILLED_SYNC_ROUNDS; r++) {
+		/* After the last burst (a journal commit): dev_read_shallow(). */
+		ASSERT_EQ(0, dev_read_shallow(l->nr, 600));
+		ret = killed_round(killed_fdatasync_child, path, 1 + r % 10);
+		ASSERT_EQ(1, ret)
+			TH_LOG("round %u: the writer must die of SIGKILL, not on its own (%s)",
+			       r, strerror(-ret));
+	}
+	killed_verify(_metadata, &self->env, l, durable);
 }
 
 /* --- fsize: a small RLIMIT_FSIZE, writes beyond it ---------------------- */
