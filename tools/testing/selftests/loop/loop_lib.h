@@ -58,7 +58,6 @@ static inline int loop_ctl_unknown_errno(void)
 
 #define LOOP_CTL_UNKNOWN_ERRNO	loop_ctl_unknown_errno()
 
-/* An xz file (a compressed module) starts FD '7' 'z' 'X' 'Z' 00. */
 /*
  * Proposed extension: bind a free device and return an fd for it.  Defined
  * here until <linux/loop.h> carries it.
@@ -67,6 +66,15 @@ static inline int loop_ctl_unknown_errno(void)
 #define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
 #endif
 
+/*
+ * Proposed extension: LOOP_CONFIGURE and LOOP_CTL_CONFIGURE fail instead of
+ * dropping a setting they cannot honour.  Stock 6.12 refuses it (EINVAL).
+ */
+#ifndef LO_FLAGS_STRICT
+#define LO_FLAGS_STRICT		32
+#endif
+
+/* An xz file (a compressed module) starts FD '7' 'z' 'X' 'Z' 00. */
 #define LOOP_XZ_MAGIC		"\xfd\x37zXZ"
 
 /* Where backing files go; the harness mounts a tmpfs there. */
@@ -355,32 +363,45 @@ static inline long loop_mem_check(const unsigned char *buf, size_t len,
 }
 
 /*
- * Write a classic MBR with one Linux partition (type 0x83) starting at
- * sector @start and @count sectors long.
+ * Write a classic MBR with @parts (1 to 4) Linux partitions (type 0x83),
+ * each @count sectors long, one after the other from sector @start.
  */
-static inline int loop_write_mbr(int fd, uint32_t start, uint32_t count)
+static inline int loop_write_mbr_parts(int fd, int parts, uint32_t start,
+				       uint32_t count)
 {
 	unsigned char mbr[512];
-	unsigned char *pe = mbr + 446;
+	int i;
 
+	if (parts < 1 || parts > 4)
+		return -EINVAL;
 	memset(mbr, 0, sizeof(mbr));
-	pe[0] = 0x00;			/* not bootable */
-	pe[1] = 0xfe; pe[2] = 0xff; pe[3] = 0xff;	/* CHS: use LBA */
-	pe[4] = 0x83;			/* Linux */
-	pe[5] = 0xfe; pe[6] = 0xff; pe[7] = 0xff;
-	pe[8] = start & 0xff;
-	pe[9] = (start >> 8) & 0xff;
-	pe[10] = (start >> 16) & 0xff;
-	pe[11] = (start >> 24) & 0xff;
-	pe[12] = count & 0xff;
-	pe[13] = (count >> 8) & 0xff;
-	pe[14] = (count >> 16) & 0xff;
-	pe[15] = (count >> 24) & 0xff;
+	for (i = 0; i < parts; i++, start += count) {
+		unsigned char *pe = mbr + 446 + 16 * i;
+
+		pe[0] = 0x00;			/* not bootable */
+		pe[1] = 0xfe; pe[2] = 0xff; pe[3] = 0xff; /* CHS: use LBA */
+		pe[4] = 0x83;			/* Linux */
+		pe[5] = 0xfe; pe[6] = 0xff; pe[7] = 0xff;
+		pe[8] = start & 0xff;
+		pe[9] = (start >> 8) & 0xff;
+		pe[10] = (start >> 16) & 0xff;
+		pe[11] = (start >> 24) & 0xff;
+		pe[12] = count & 0xff;
+		pe[13] = (count >> 8) & 0xff;
+		pe[14] = (count >> 16) & 0xff;
+		pe[15] = (count >> 24) & 0xff;
+	}
 	mbr[510] = 0x55;
 	mbr[511] = 0xaa;
 	if (pwrite(fd, mbr, sizeof(mbr), 0) != sizeof(mbr))
 		return errno ? -errno : -EIO;
 	return fsync(fd) ? -errno : 0;
+}
+
+/* An MBR with one Linux partition: @count sectors from sector @start. */
+static inline int loop_write_mbr(int fd, uint32_t start, uint32_t count)
+{
+	return loop_write_mbr_parts(fd, 1, start, count);
 }
 
 /* --- per-device ioctls ------------------------------------------------- */
@@ -631,6 +652,24 @@ static inline int loop_snap_restore(const struct loop_snap *snap)
 	}
 	if (ctl >= 0)
 		close(ctl);
+	return bad;
+}
+
+/*
+ * Remove every unbound device, so that the next GET_FREE or
+ * LOOP_CTL_CONFIGURE has to add one; loop_snap_restore() adds them back.
+ * Returns how many could not be removed.
+ */
+static inline int loop_remove_unbound(int ctl)
+{
+	int ids[512];
+	int i, n, bad = 0;
+
+	n = loop_list(ids, 512);
+	for (i = 0; i < n; i++)
+		if (loop_bound_state(ids[i]) == 0 &&
+		    loop_remove_wait(ctl, ids[i]))
+			bad++;
 	return bad;
 }
 
