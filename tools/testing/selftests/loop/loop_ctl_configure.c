@@ -2,10 +2,11 @@
 /*
  * LOOP_CTL_CONFIGURE: allocate and bind a loop device in one call and get
  * an open fd for it.  Checks the result, the error paths (nothing left
- * bound, no device left behind), that it takes CAP_SYS_ADMIN, that
- * concurrent callers never share a device, never see EBUSY, and leak
- * nothing when killed, and LO_FLAGS_STRICT, through LOOP_CTL_CONFIGURE
- * and LOOP_CONFIGURE alike.
+ * bound, no device left behind, also when somebody opened the new device
+ * meanwhile), REMOVE of the device it holds (EBUSY), that it takes
+ * CAP_SYS_ADMIN, that concurrent callers never share a device, never see
+ * EBUSY, and leak nothing when killed, and LO_FLAGS_STRICT, through
+ * LOOP_CTL_CONFIGURE and LOOP_CONFIGURE alike.
  *
  * LOOP_ALLOC_ITERS sets the calls per worker (default 500).
  */
@@ -13,6 +14,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
@@ -23,6 +25,8 @@
 #define NR_WORKERS	8
 #define BACKING_SIZE	(1024 * 1024)
 #define MAX_DEVICES	4096
+#define BAD_FD		9999
+#define RACE_MS		30000	/* time the racing tests may take to get in */
 
 /* Bind a free device to @backfd; returns the new fd or -errno. */
 static int alloc_bind(int ctl, int backfd, uint32_t flags)
@@ -96,10 +100,34 @@ static int alloc_iters(void)
 	return env ? atoi(env) : 500;
 }
 
+/*
+ * A test and its racing helper take turns by attempt number: the test
+ * sets go to the attempt and calls LOOP_CTL_CONFIGURE, the helper races it
+ * until the test sets done to the same number, then reports in its fields
+ * and sets ack.  A go of -1 sends the helper home.
+ */
+struct race {
+	int nr;			/* the device the call takes or adds */
+	int go;
+	int done;
+	int ack;
+	int release;		/* the helper may close what it holds */
+	/* failed_configure_reaps_opener */
+	int result;		/* REAP_* */
+	int status_err;		/* LOOP_GET_STATUS64 on what it holds */
+	/* remove_held_by_configure_ebusy */
+	int during;		/* REMOVEs while partitions showed */
+	int bad;		/* ... that did not answer EBUSY */
+	long last_bad;		/* what one of them answered */
+};
+
 FIXTURE(alloc) {
 	int ctl;
 	int back;
+	pid_t helper;		/* a racing helper process, killed at the end */
+	struct race *race;	/* shared with it */
 	char path[PATH_MAX];
+	char node[PATH_MAX];	/* a block node of our own */
 	struct loop_snap snap;
 };
 
@@ -109,7 +137,10 @@ FIXTURE_SETUP(alloc)
 
 	self->ctl = -1;
 	self->back = -1;
+	self->helper = -1;
+	self->race = MAP_FAILED;
 	self->path[0] = '\0';
+	self->node[0] = '\0';
 	if (why)
 		SKIP(return, "%s", why);
 	loop_snap_take(&self->snap);
@@ -124,6 +155,14 @@ FIXTURE_SETUP(alloc)
 
 FIXTURE_TEARDOWN(alloc)
 {
+	if (self->helper > 0) {
+		kill(self->helper, SIGKILL);
+		waitpid(self->helper, NULL, 0);
+	}
+	if (self->race != MAP_FAILED)
+		munmap(self->race, sizeof(*self->race));
+	if (self->node[0])
+		unlink(self->node);
 	if (self->back >= 0)
 		close(self->back);
 	if (self->path[0])
@@ -200,7 +239,7 @@ TEST_F(alloc, errors_leave_nothing)
 	struct loop_config cfg = { .fd = self->back, .block_size = 1000 };
 
 	ASSERT_LE(0, dir);
-	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, 9999, 0));
+	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, BAD_FD, 0));
 	EXPECT_EQ(-EINVAL, alloc_bind(self->ctl, dir, 0));
 	EXPECT_EQ(-EINVAL, alloc_bind(self->ctl, self->back, 0x8000));
 	EXPECT_EQ(-1, ioctl(self->ctl, LOOP_CTL_CONFIGURE, &cfg));
@@ -225,10 +264,327 @@ TEST_F(alloc, failure_removes_new_device)
 	}
 	ASSERT_EQ(count_devices(), count_bound());
 	before = count_devices();
-	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, 9999, 0));
+	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, BAD_FD, 0));
 	EXPECT_EQ(before, count_devices());
 	for (i = 0; i < n; i++)
 		close(fds[i]);
+}
+
+/* Minors per device: a device's first minor is its number shifted by this. */
+static int part_shift(void)
+{
+	char buf[32];
+	int max_part, shift = 0;
+
+	if (loop_read_file("/sys/module/loop/parameters/max_part", buf,
+			   sizeof(buf)) < 0)
+		return 0;
+	for (max_part = atoi(buf); max_part >> shift; shift++)
+		;
+	return shift;
+}
+
+static int load_int(const int *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void store_int(int *p, int v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Wait until *@p == @v, up to 5 s; 0 or -ETIMEDOUT. */
+static int wait_int(const int *p, int v)
+{
+	uint64_t end = loop_now_ms() + 5000;
+
+	while (load_int(p) != v)
+		if (loop_now_ms() > end)
+			return -ETIMEDOUT;
+	return 0;
+}
+
+/* Wait for the next attempt; its number, or -1 to go home. */
+static int race_next(struct race *rc, int prev)
+{
+	int gen;
+
+	while ((gen = load_int(&rc->go)) == prev)
+		;
+	return gen;
+}
+
+/* End attempt @gen on the test's side: wait for the helper's report. */
+static int race_finish(struct race *rc, int gen)
+{
+	store_int(&rc->done, gen);
+	return wait_int(&rc->ack, gen);
+}
+
+/* The shared struct race of a test, unmapped at teardown; NULL on failure. */
+static struct race *race_map(FIXTURE_DATA(alloc) *self)
+{
+	self->race = mmap(NULL, sizeof(*self->race), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return self->race == MAP_FAILED ? NULL : self->race;
+}
+
+enum {
+	REAP_MISSED,		/* the device was gone before we got in */
+	REAP_CAUGHT,		/* we hold the device the failed call added */
+	REAP_AUTOLOAD,		/* too late: our open made a new device */
+};
+
+/*
+ * The helper of failed_configure_reaps_opener: open the device the failing
+ * call adds, through @node, while it exists.  Opening a loop device that
+ * does not exist creates it (legacy autoload), so open only once sysfs
+ * shows it, and check that the device opened is the one sysfs showed: a
+ * new one has another disk sequence number.
+ */
+static __noreturn void reap_helper(struct race *rc, int ctl,
+				   const char *node)
+{
+	char sys[PATH_MAX];
+	struct loop_info64 info;
+	long long seq;
+	uint64_t got;
+	int gen = 0, fd, result;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	loop_sysfs_path(sys, sizeof(sys), rc->nr, NULL);
+	for (;;) {
+		gen = race_next(rc, gen);
+		if (gen < 0)
+			_exit(0);
+		result = REAP_MISSED;
+		fd = -1;
+		while (load_int(&rc->done) != gen) {
+			if (access(sys, F_OK))
+				continue;
+			seq = loop_sysfs_ll(rc->nr, "diskseq");
+			if (seq < 0)
+				continue;
+			fd = open(node, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (!ioctl(fd, BLKGETDISKSEQ, &got) &&
+			    got == (uint64_t)seq) {
+				result = REAP_CAUGHT;
+				rc->status_err = -loop_get_status64(fd, &info);
+				break;
+			}
+			close(fd);
+			fd = -1;
+			loop_remove_wait(ctl, rc->nr);
+			result = REAP_AUTOLOAD;
+			break;
+		}
+		while (load_int(&rc->done) != gen)
+			;
+		rc->result = result;
+		store_int(&rc->ack, gen);
+		if (result == REAP_CAUGHT) {
+			while (!load_int(&rc->release))
+				loop_msleep(1);
+			close(fd);
+			_exit(0);
+		}
+	}
+}
+
+/*
+ * A LOOP_CTL_CONFIGURE that added a device and failed leaves no device
+ * behind, also when somebody opened the new device meanwhile, as udev and
+ * blkid do on its add uevent: new opens fail, and the device goes at that
+ * opener's last close.  No device is free, so each failing call adds
+ * loopK, K the lowest unused number, and a helper opens it in the moment
+ * between the add and the failure.  Whether it gets in there is up to the
+ * scheduler: the test tries again and again, and skips if it never did.
+ */
+TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
+{
+	int attempt, autoload = 0, nr, fd;
+	char sys[PATH_MAX];
+	struct race *rc;
+	uint64_t end;
+	long ret;
+
+	/* No ASSERT from here on: the harness would skip the teardown. */
+	ret = loop_remove_unbound(self->ctl);
+	EXPECT_EQ(0, ret) TH_LOG("cannot remove the unbound devices");
+	rc = race_map(self);
+	EXPECT_NE(NULL, rc);
+	if (ret || !rc)
+		return;
+	nr = loop_lowest_unused();
+	rc->nr = nr;
+	loop_sysfs_path(sys, sizeof(sys), nr, NULL);
+	ret = loop_mknod(self->node, sizeof(self->node), nr << part_shift());
+	EXPECT_EQ(0, ret) TH_LOG("mknod: %s", strerror(-ret));
+	if (ret)
+		return;
+	self->helper = fork();
+	if (!self->helper)
+		reap_helper(rc, self->ctl, self->node);
+	EXPECT_LT(0, self->helper);
+	if (self->helper < 0)
+		return;
+
+	end = loop_now_ms() + RACE_MS;
+	for (attempt = 1; attempt < 1000 && loop_now_ms() < end; attempt++) {
+		store_int(&rc->go, attempt);
+		ret = alloc_bind(self->ctl, BAD_FD, 0);
+		EXPECT_EQ(0, race_finish(rc, attempt))
+			TH_LOG("the helper does not answer");
+		EXPECT_EQ(-EBADF, ret);
+		if (ret != -EBADF || rc->ack != attempt)
+			return;
+		if (rc->result == REAP_CAUGHT)
+			break;
+		autoload += rc->result == REAP_AUTOLOAD;
+		EXPECT_FALSE(loop_exists(nr))
+			TH_LOG("attempt %d: the failed call left loop%d behind",
+			       attempt, nr);
+		if (loop_exists(nr))
+			return;
+	}
+	if (rc->result != REAP_CAUGHT)
+		SKIP(return, "the helper never got in: %d calls, %d opens late",
+		     attempt - 1, autoload);
+	TH_LOG("the helper got in on attempt %d (%d opens too late)",
+	       attempt, autoload);
+
+	/* The helper holds a device on its way out, unbound. */
+	EXPECT_EQ(ENXIO, rc->status_err)
+		TH_LOG("LOOP_GET_STATUS64 on it: %s", strerror(rc->status_err));
+	EXPECT_TRUE(loop_exists(nr))
+		TH_LOG("loop%d went away while the helper held it", nr);
+	if (!loop_exists(nr))
+		return;
+	fd = open(self->node, O_RDONLY | O_CLOEXEC);
+	EXPECT_EQ(-ENXIO, fd < 0 ? -errno : fd)
+		TH_LOG("a new open of loop%d on its way out", nr);
+	if (fd >= 0)
+		close(fd);
+	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->ctl, nr));
+	EXPECT_EQ(-EEXIST, loop_ctl_add(self->ctl, nr));
+	ret = loop_ctl_get_free(self->ctl);
+	EXPECT_NE(nr, ret) TH_LOG("GET_FREE names the device on its way out");
+
+	/*
+	 * Its last close removes it, shortly after, in a worker: sysfs first,
+	 * the number a moment later.
+	 */
+	store_int(&rc->release, 1);
+	EXPECT_EQ(self->helper, waitpid(self->helper, NULL, 0));
+	self->helper = -1;
+	end = loop_now_ms() + 2000;
+	do {
+		ret = loop_exists(nr) ? -EEXIST : loop_ctl_add(self->ctl, nr);
+		if (ret == -EEXIST)
+			loop_msleep(10);
+	} while (ret == -EEXIST && loop_now_ms() < end);
+	EXPECT_EQ(nr, ret)
+		TH_LOG("2 s after its last opener left, loop%d %s", nr,
+		       loop_exists(nr) ? "is still there" :
+		       "cannot be added again");
+	EXPECT_EQ(0, loop_remove_wait(self->ctl, nr));
+	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->ctl, nr));
+}
+
+/*
+ * The helper of remove_held_by_configure_ebusy: REMOVE the device the call
+ * binds whenever its first partition shows.  The partitions are scanned
+ * inside the call, so from then on the device exists, held by the call or
+ * bound and published, and REMOVE must answer EBUSY.
+ */
+static __noreturn void busy_helper(struct race *rc, int ctl)
+{
+	char part[PATH_MAX];
+	int gen = 0;
+	long ret;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(part, sizeof(part), "/sys/block/loop%d/loop%dp1", rc->nr,
+		 rc->nr);
+	for (;;) {
+		gen = race_next(rc, gen);
+		if (gen < 0)
+			_exit(0);
+		while (load_int(&rc->done) != gen) {
+			if (access(part, F_OK))
+				continue;
+			ret = loop_ctl_remove(ctl, rc->nr);
+			/* Only what ran before the call returned counts. */
+			if (load_int(&rc->done) == gen)
+				break;
+			rc->during++;
+			if (ret != -EBUSY) {
+				rc->bad++;
+				rc->last_bad = ret;
+			}
+		}
+		store_int(&rc->ack, gen);
+	}
+}
+
+/*
+ * REMOVE of a device that LOOP_CTL_CONFIGURE holds answers EBUSY: the
+ * device is there, only busy.  The call holds it from taking it until it
+ * publishes it bound; a helper calls REMOVE once the partition scan of the
+ * bind has shown the first of four partitions, so it gets in while the
+ * last ones are added, if the scheduler lets it.  Best effort: the test
+ * skips if the helper never got in before the call returned.
+ */
+TEST_F_TIMEOUT(alloc, remove_held_by_configure_ebusy, 120)
+{
+	int attempt, nr, fd;
+	struct race *rc;
+	uint64_t end;
+
+	/* No ASSERT from here on: the harness would skip the teardown. */
+	EXPECT_EQ(0, loop_write_mbr_parts(self->back, 4, 64, 256));
+	nr = loop_ctl_get_free(self->ctl);
+	EXPECT_LE(0, nr);
+	rc = race_map(self);
+	EXPECT_NE(NULL, rc);
+	if (nr < 0 || !rc)
+		return;
+	rc->nr = nr;
+	self->helper = fork();
+	if (!self->helper)
+		busy_helper(rc, self->ctl);
+	EXPECT_LT(0, self->helper);
+	if (self->helper < 0)
+		return;
+
+	end = loop_now_ms() + RACE_MS;
+	for (attempt = 1; attempt < 1000 && loop_now_ms() < end &&
+	     rc->during < 20; attempt++) {
+		store_int(&rc->go, attempt);
+		fd = alloc_bind(self->ctl, self->back, LO_FLAGS_PARTSCAN);
+		EXPECT_EQ(0, race_finish(rc, attempt))
+			TH_LOG("the helper does not answer");
+		EXPECT_LE(0, fd) TH_LOG("bind: %s", strerror(-fd));
+		if (fd < 0 || rc->ack != attempt)
+			return;
+		EXPECT_EQ(nr, fd_to_nr(fd));
+		EXPECT_EQ(0, loop_ioctl(fd, LOOP_CLR_FD, 0));
+		close(fd);
+		EXPECT_EQ(0, loop_wait_unbound(nr, LOOP_NODE_WAIT_MS));
+		EXPECT_EQ(0, rc->bad)
+			TH_LOG("attempt %d: REMOVE of loop%d answered %ld",
+			       attempt, nr, rc->last_bad);
+		if (rc->bad)
+			return;
+	}
+	if (!rc->during)
+		SKIP(return, "REMOVE never ran during the call, in %d calls",
+		     attempt - 1);
+	TH_LOG("%d REMOVEs while partitions showed, in %d calls", rc->during,
+	       attempt - 1);
 }
 
 /* Workers: bind, check sole ownership, unbind; any error is a failure. */
