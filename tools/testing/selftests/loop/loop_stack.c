@@ -50,11 +50,11 @@
 #define FILES_MAX_SIZE		(25 * 1024)
 
 /* killed */
-#define KILLED_FS_SIZE		(160 * MIB)
+#define KILLED_FS_SIZE		(96 * MIB)
 #define KILLED_DURABLE		(4 * MIB)
-#define KILLED_WRITE		(32 * MIB)
+#define KILLED_WRITE		(16 * MIB)
 #define KILLED_SYNC_SIZE	(4 * MIB)
-#define KILLED_SYNC_ROUNDS	30
+#define KILLED_SYNC_ROUNDS	16
 
 /* fsize */
 #define FSIZE_LIMIT		(1 * MIB)
@@ -1138,10 +1138,10 @@ static void killed_verify(struct __test_metadata *_metadata,
 		TH_LOG("after a remount, data fsync()ed before the kills must be intact");
 }
 
-/* Children killed 0 to 50 ms into the fsync() of 32 MiB. */
+/* Children killed 0 to 20 ms into the fsync() of 16 MiB. */
 TEST_F_TIMEOUT(killed, in_fsync, 90)
 {
-	static const unsigned int delay_ms[] = { 0, 1, 2, 5, 10, 20, 50 };
+	static const unsigned int delay_ms[] = { 0, 2, 5, 10, 20 };
 	char path[PATH_MAX + 16], durable[PATH_MAX + 16];
 	struct fs_level *l = &self->fs;
 	unsigned int r;
