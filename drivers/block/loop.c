@@ -1125,11 +1125,13 @@ static int lo_configure(struct loop_device *lo, blk_mode_t mode,
 	/*
 	 * Partitions first, the change event last: a listener that opens
 	 * the disk as soon as it hears of it (udev) finds the partitions
-	 * there, and none is dropped and added again under it.
+	 * there, and none is dropped and added again under it.  The disk's
+	 * events go out again first: while they are held back, the block
+	 * layer holds back those of its new partitions too.
 	 */
+	dev_set_uevent_suppress(disk_to_dev(disk), 0);
 	if (partscan)
 		lo_reread_partitions(lo);
-	dev_set_uevent_suppress(disk_to_dev(disk), 0);
 	kobject_uevent(&disk_to_dev(disk)->kobj, KOBJ_CHANGE);
 	if (!(mode & BLK_OPEN_EXCL))
 		bd_abort_claiming(bdev, lo);
