@@ -323,11 +323,11 @@ static int race_finish(struct race *rc, int gen)
 }
 
 /* The shared struct race of a test, unmapped at teardown; NULL on failure. */
-static struct race *race_map(FIXTURE_DATA(alloc) *self)
+static struct race *race_map(struct race **race)
 {
-	self->race = mmap(NULL, sizeof(*self->race), PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	return self->race == MAP_FAILED ? NULL : self->race;
+	*race = mmap(NULL, sizeof(**race), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return *race == MAP_FAILED ? NULL : *race;
 }
 
 enum {
@@ -414,7 +414,7 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 	/* No ASSERT from here on: the harness would skip the teardown. */
 	ret = loop_remove_unbound(self->ctl);
 	EXPECT_EQ(0, ret) TH_LOG("cannot remove the unbound devices");
-	rc = race_map(self);
+	rc = race_map(&self->race);
 	EXPECT_NE(NULL, rc);
 	if (ret || !rc)
 		return;
@@ -548,7 +548,7 @@ TEST_F_TIMEOUT(alloc, remove_held_by_configure_ebusy, 120)
 	EXPECT_EQ(0, loop_write_mbr_parts(self->back, 4, 64, 256));
 	nr = loop_ctl_get_free(self->ctl);
 	EXPECT_LE(0, nr);
-	rc = race_map(self);
+	rc = race_map(&self->race);
 	EXPECT_NE(NULL, rc);
 	if (nr < 0 || !rc)
 		return;
@@ -841,7 +841,8 @@ out:
  * LOOP_CTL_CONFIGURE, which takes that same device.  Stock 6.12 has no
  * LOOP_CTL_CONFIGURE and refuses the 0x20 bit with EINVAL.
  */
-FIXTURE(strict) {
+/* What a strict test holds, in a plain struct that helpers can take. */
+struct strict_state {
 	int ctl;
 	int back;		/* a tmpfs file */
 	int ramfd;		/* a ramfs file: no direct I/O */
@@ -853,6 +854,10 @@ FIXTURE(strict) {
 	char ramdir[PATH_MAX];
 	char ramfile[PATH_MAX + 16];
 	struct loop_snap snap;
+};
+
+FIXTURE(strict) {
+	struct strict_state s;
 };
 
 FIXTURE_VARIANT(strict) {
@@ -871,78 +876,77 @@ FIXTURE_SETUP(strict)
 {
 	const char *why = loop_not_ready();
 
-	self->ctl = -1;
-	self->back = -1;
-	self->ramfd = -1;
-	self->fd = -1;
-	self->nr = -1;
-	self->path[0] = '\0';
-	self->ramdir[0] = '\0';
-	self->ramfile[0] = '\0';
+	self->s.ctl = -1;
+	self->s.back = -1;
+	self->s.ramfd = -1;
+	self->s.fd = -1;
+	self->s.nr = -1;
+	self->s.path[0] = '\0';
+	self->s.ramdir[0] = '\0';
+	self->s.ramfile[0] = '\0';
 	if (why)
 		SKIP(return, "%s", why);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	if (variant->ctl && ioctl(self->ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
+	self->s.ctl = loop_ctl_open();
+	ASSERT_LE(0, self->s.ctl);
+	if (variant->ctl && ioctl(self->s.ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
 	    errno == LOOP_CTL_UNKNOWN_ERRNO)
 		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	loop_snap_take(&self->snap);
-	self->nr = loop_ctl_get_free(self->ctl);
-	ASSERT_LE(0, self->nr);
-	self->devs = count_devices();
-	self->bound = count_bound();
-	self->back = loop_backing_create(self->path, sizeof(self->path),
-					 BACKING_SIZE, 0);
-	ASSERT_LE(0, self->back);
+	loop_snap_take(&self->s.snap);
+	self->s.nr = loop_ctl_get_free(self->s.ctl);
+	ASSERT_LE(0, self->s.nr);
+	self->s.devs = count_devices();
+	self->s.bound = count_bound();
+	self->s.back = loop_backing_create(self->s.path, sizeof(self->s.path),
+					   BACKING_SIZE, 0);
+	ASSERT_LE(0, self->s.back);
 
-	snprintf(self->ramdir, sizeof(self->ramdir),
+	snprintf(self->s.ramdir, sizeof(self->s.ramdir),
 		 "%s/ksft-loop-ramfs-XXXXXX", loop_tmpdir());
-	ASSERT_NE(NULL, mkdtemp(self->ramdir));
-	if (mount("ramfs", self->ramdir, "ramfs", 0, NULL)) {
-		rmdir(self->ramdir);
+	ASSERT_NE(NULL, mkdtemp(self->s.ramdir));
+	if (mount("ramfs", self->s.ramdir, "ramfs", 0, NULL)) {
+		rmdir(self->s.ramdir);
 		SKIP(return, "cannot mount ramfs: %s", strerror(errno));
 	}
-	snprintf(self->ramfile, sizeof(self->ramfile), "%s/backing",
-		 self->ramdir);
-	self->ramfd = open(self->ramfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (self->ramfd < 0 || ftruncate(self->ramfd, BACKING_SIZE)) {
-		umount2(self->ramdir, MNT_DETACH);
-		rmdir(self->ramdir);
+	snprintf(self->s.ramfile, sizeof(self->s.ramfile), "%s/backing",
+		 self->s.ramdir);
+	self->s.ramfd = open(self->s.ramfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (self->s.ramfd < 0 || ftruncate(self->s.ramfd, BACKING_SIZE)) {
+		umount2(self->s.ramdir, MNT_DETACH);
+		rmdir(self->s.ramdir);
 		ASSERT_TRUE(false) TH_LOG("cannot make a file on ramfs");
 	}
 }
 
 FIXTURE_TEARDOWN(strict)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->ctl >= 0)
-		EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	if (self->ramfd >= 0) {
-		close(self->ramfd);
-		unlink(self->ramfile);
-		umount2(self->ramdir, MNT_DETACH);
-		rmdir(self->ramdir);
+	if (self->s.fd >= 0)
+		close(self->s.fd);
+	if (self->s.ctl >= 0)
+		EXPECT_EQ(0, loop_snap_restore(&self->s.snap));
+	if (self->s.ramfd >= 0) {
+		close(self->s.ramfd);
+		unlink(self->s.ramfile);
+		umount2(self->s.ramdir, MNT_DETACH);
+		rmdir(self->s.ramdir);
 	}
-	if (self->back >= 0)
-		close(self->back);
-	if (self->path[0])
-		unlink(self->path);
-	if (self->ctl >= 0)
-		close(self->ctl);
+	if (self->s.back >= 0)
+		close(self->s.back);
+	if (self->s.path[0])
+		unlink(self->s.path);
+	if (self->s.ctl >= 0)
+		close(self->s.ctl);
 }
 
 /*
  * Bind @backfd with @flags the variant's way.  The fd for the device goes
- * to self->fd, its number to self->nr, its status to @info.  0 or -errno.
+ * to self->s.fd, its number to self->s.nr, its status to @info.  0 or -errno.
  */
-static int strict_bind(FIXTURE_DATA(strict) *self,
-		       const FIXTURE_VARIANT(strict) *variant, int backfd,
+static int strict_bind(struct strict_state *self, bool ctl, int backfd,
 		       uint32_t flags, struct loop_info64 *info)
 {
 	int fd, ret;
 
-	if (variant->ctl) {
+	if (ctl) {
 		fd = alloc_bind(self->ctl, backfd, flags);
 		if (fd < 0)
 			return fd;
@@ -965,7 +969,7 @@ static int strict_bind(FIXTURE_DATA(strict) *self,
 
 /* A failed bind left everything as it was. */
 static void expect_unchanged(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(strict) *self)
+			     struct strict_state *self)
 {
 	EXPECT_EQ(self->bound, count_bound())
 		TH_LOG("a failed bind left a device bound");
@@ -989,13 +993,13 @@ TEST_F(strict, dio_unsupported)
 	struct loop_info64 info;
 	int ret;
 
-	ret = strict_bind(self, variant, self->ramfd,
+	ret = strict_bind(&self->s, variant->ctl, self->s.ramfd,
 			  LO_FLAGS_STRICT | LO_FLAGS_DIRECT_IO, &info);
 	if (ret == -EINVAL && !variant->ctl)
 		SKIP(return, STRICT_UNSUPPORTED);
 	EXPECT_EQ(-EOPNOTSUPP, ret)
 		TH_LOG("STRICT | DIRECT_IO on ramfs: %s", strerror(-ret));
-	expect_unchanged(_metadata, self);
+	expect_unchanged(_metadata, &self->s);
 }
 
 /* Without STRICT the same bind succeeds, without direct I/O, as in stock. */
@@ -1004,13 +1008,13 @@ TEST_F(strict, dio_dropped_without_strict)
 	struct loop_info64 info;
 	int ret;
 
-	ret = strict_bind(self, variant, self->ramfd, LO_FLAGS_DIRECT_IO,
-			  &info);
+	ret = strict_bind(&self->s, variant->ctl, self->s.ramfd,
+			  LO_FLAGS_DIRECT_IO, &info);
 	EXPECT_EQ(0, ret) TH_LOG("DIRECT_IO on ramfs: %s", strerror(-ret));
 	if (ret)
 		return;
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_DIRECT_IO);
-	EXPECT_EQ(0, loop_sysfs_ll(self->nr, "loop/dio"));
+	EXPECT_EQ(0, loop_sysfs_ll(self->s.nr, "loop/dio"));
 }
 
 /* A read-only fd makes a read-only device: EROFS unless that was asked. */
@@ -1019,11 +1023,11 @@ TEST_F(strict, read_only_unasked)
 	struct loop_info64 info;
 	int rofd, ret;
 
-	rofd = open(self->path, O_RDONLY | O_CLOEXEC);
+	rofd = open(self->s.path, O_RDONLY | O_CLOEXEC);
 	EXPECT_LE(0, rofd);
 	if (rofd < 0)
 		return;
-	ret = strict_bind(self, variant, rofd, LO_FLAGS_STRICT, &info);
+	ret = strict_bind(&self->s, variant->ctl, rofd, LO_FLAGS_STRICT, &info);
 	if (ret == -EINVAL && !variant->ctl) {
 		close(rofd);
 		SKIP(return, STRICT_UNSUPPORTED);
@@ -1031,9 +1035,9 @@ TEST_F(strict, read_only_unasked)
 	EXPECT_EQ(-EROFS, ret)
 		TH_LOG("STRICT, O_RDONLY backing fd: %s", strerror(-ret));
 	if (ret) {
-		expect_unchanged(_metadata, self);
+		expect_unchanged(_metadata, &self->s);
 		/* Asked for, read-only is what STRICT holds to. */
-		ret = strict_bind(self, variant, rofd,
+		ret = strict_bind(&self->s, variant->ctl, rofd,
 				  LO_FLAGS_STRICT | LO_FLAGS_READ_ONLY, &info);
 		EXPECT_EQ(0, ret)
 			TH_LOG("STRICT | READ_ONLY: %s", strerror(-ret));
@@ -1051,7 +1055,8 @@ TEST_F(strict, not_stored)
 	struct loop_info64 info;
 	int ret;
 
-	ret = strict_bind(self, variant, self->back, LO_FLAGS_STRICT, &info);
+	ret = strict_bind(&self->s, variant->ctl, self->s.back,
+			  LO_FLAGS_STRICT, &info);
 	if (ret == -EINVAL && !variant->ctl)
 		SKIP(return, STRICT_UNSUPPORTED);
 	EXPECT_EQ(0, ret) TH_LOG("STRICT on tmpfs: %s", strerror(-ret));
@@ -1059,7 +1064,7 @@ TEST_F(strict, not_stored)
 		return;
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_STRICT);
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_READ_ONLY);
-	EXPECT_EQ(BACKING_SIZE, loop_dev_size(self->fd));
+	EXPECT_EQ(BACKING_SIZE, loop_dev_size(self->s.fd));
 }
 
 TEST_HARNESS_MAIN

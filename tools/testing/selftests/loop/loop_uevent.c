@@ -364,7 +364,8 @@ static int uevent_rounds(void)
 	return env ? atoi(env) : 20;
 }
 
-FIXTURE(uevent) {
+/* What the test holds, in a plain struct that helpers can take. */
+struct uevent_state {
 	int ctl;
 	int back;
 	int sk;
@@ -375,6 +376,10 @@ FIXTURE(uevent) {
 	bool stock;		/* no LOOP_CTL_CONFIGURE: stock's order */
 	char path[PATH_MAX];
 	struct loop_snap snap;
+};
+
+FIXTURE(uevent) {
+	struct uevent_state s;
 };
 
 FIXTURE_VARIANT(uevent) {
@@ -406,68 +411,68 @@ FIXTURE_SETUP(uevent)
 	const char *why = loop_not_ready();
 	int rcvbuf = 4 << 20;
 
-	self->ctl = -1;
-	self->back = -1;
-	self->sk = -1;
-	self->fd = -1;
-	self->listener = -1;
-	self->log = MAP_FAILED;
-	self->marks = 0;
-	self->path[0] = '\0';
+	self->s.ctl = -1;
+	self->s.back = -1;
+	self->s.sk = -1;
+	self->s.fd = -1;
+	self->s.listener = -1;
+	self->s.log = MAP_FAILED;
+	self->s.marks = 0;
+	self->s.path[0] = '\0';
 	if (why)
 		SKIP(return, "%s", why);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	self->stock = ioctl(self->ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
+	self->s.ctl = loop_ctl_open();
+	ASSERT_LE(0, self->s.ctl);
+	self->s.stock = ioctl(self->s.ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
 		      errno == LOOP_CTL_UNKNOWN_ERRNO;
-	if (variant->how == BIND_CTL_CONFIGURE && self->stock)
+	if (variant->how == BIND_CTL_CONFIGURE && self->s.stock)
 		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	loop_snap_take(&self->snap);
+	loop_snap_take(&self->s.snap);
 
-	self->back = loop_backing_create(self->path, sizeof(self->path),
-					 BACKING_SIZE, 0);
-	ASSERT_LE(0, self->back);
-	ASSERT_EQ(0, loop_write_mbr_parts(self->back, NR_PARTS, PART_START,
+	self->s.back = loop_backing_create(self->s.path, sizeof(self->s.path),
+					   BACKING_SIZE, 0);
+	ASSERT_LE(0, self->s.back);
+	ASSERT_EQ(0, loop_write_mbr_parts(self->s.back, NR_PARTS, PART_START,
 					  PART_SECTORS));
 
-	self->sk = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-			  NETLINK_KOBJECT_UEVENT);
-	if (self->sk < 0)
+	self->s.sk = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+			    NETLINK_KOBJECT_UEVENT);
+	if (self->s.sk < 0)
 		SKIP(return, "no uevent netlink socket: %s", strerror(errno));
 	/* Root may go past rmem_max; a lost uevent fails the test. */
-	setsockopt(self->sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+	setsockopt(self->s.sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
 		   sizeof(rcvbuf));
-	ASSERT_EQ(0, bind(self->sk, (struct sockaddr *)&addr, sizeof(addr)))
+	ASSERT_EQ(0, bind(self->s.sk, (struct sockaddr *)&addr, sizeof(addr)))
 		TH_LOG("bind to the uevent group: %s", strerror(errno));
 
-	self->log = mmap(NULL, sizeof(*self->log), PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->log);
-	self->listener = fork();
-	ASSERT_LE(0, self->listener);
-	if (!self->listener)
-		listener_run(self->sk, self->log);
+	self->s.log = mmap(NULL, sizeof(*self->s.log), PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->s.log);
+	self->s.listener = fork();
+	ASSERT_LE(0, self->s.listener);
+	if (!self->s.listener)
+		listener_run(self->s.sk, self->s.log);
 }
 
 FIXTURE_TEARDOWN(uevent)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->listener > 0) {
-		kill(self->listener, SIGKILL);
-		waitpid(self->listener, NULL, 0);
+	if (self->s.fd >= 0)
+		close(self->s.fd);
+	if (self->s.listener > 0) {
+		kill(self->s.listener, SIGKILL);
+		waitpid(self->s.listener, NULL, 0);
 	}
-	if (self->sk >= 0)
-		close(self->sk);
-	if (self->log != MAP_FAILED)
-		munmap(self->log, sizeof(*self->log));
-	if (self->back >= 0)
-		close(self->back);
-	if (self->path[0])
-		unlink(self->path);
-	if (self->ctl >= 0) {
-		EXPECT_EQ(0, loop_snap_restore(&self->snap));
-		close(self->ctl);
+	if (self->s.sk >= 0)
+		close(self->s.sk);
+	if (self->s.log != MAP_FAILED)
+		munmap(self->s.log, sizeof(*self->s.log));
+	if (self->s.back >= 0)
+		close(self->s.back);
+	if (self->s.path[0])
+		unlink(self->s.path);
+	if (self->s.ctl >= 0) {
+		EXPECT_EQ(0, loop_snap_restore(&self->s.snap));
+		close(self->s.ctl);
 	}
 }
 
@@ -476,7 +481,7 @@ FIXTURE_TEARDOWN(uevent)
  * from @from on, then mark: *@to is the mark's index.  False on failure.
  */
 static bool uev_settle(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(uevent) *self, int nr, int from, int *to)
+		       struct uevent_state *self, int nr, int from, int *to)
 {
 	int ret;
 
@@ -503,17 +508,17 @@ static bool uev_settle(struct __test_metadata *_metadata,
  * skips teardown, which must unbind and restore the devices.
  */
 static bool uevent_round(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(uevent) *self,
-			 const FIXTURE_VARIANT(uevent) *variant, int r, int *nr)
+			 struct uevent_state *self, enum bind_how how,
+			 bool announce_last, int r, int *nr)
 {
-	const char *name = bind_name[variant->how];
+	const char *name = bind_name[how];
 	bool fresh = !(r & 1), known = false;
 	int ids[512], i, n, prev = *nr, from, to;
 	struct uev_tally t;
 
 	n = loop_list(ids, 512);
 	from = __atomic_load_n(&self->log->count, __ATOMIC_ACQUIRE);
-	self->fd = bind_partscan(self->ctl, self->back, variant->how, nr);
+	self->fd = bind_partscan(self->ctl, self->back, how, nr);
 	EXPECT_LE(0, self->fd)
 		TH_LOG("%s, round %d: %s", name, r, strerror(-self->fd));
 	if (self->fd < 0)
@@ -540,7 +545,7 @@ static bool uevent_round(struct __test_metadata *_metadata,
 		       t.remove[1], t.add[2], t.remove[2], t.stray);
 	if (!uev_tally_is(&t, 1, 0))
 		return false;
-	if (variant->announce_last && !self->stock) {
+	if (announce_last && !self->stock) {
 		EXPECT_EQ(0, t.late)
 			TH_LOG("%s, round %d: %d partition adds after loop%d's last change",
 			       name, r, t.late, *nr);
@@ -576,12 +581,13 @@ TEST_F_TIMEOUT(uevent, partitions_once_per_bind, 150)
 {
 	int r, ret, nr = -1, rounds = uevent_rounds();
 
-	if (variant->announce_last && self->stock)
+	if (variant->announce_last && self->s.stock)
 		TH_LOG("stock driver: it announces a bind before it scans; order not checked");
-	ret = loop_remove_unbound(self->ctl);
+	ret = loop_remove_unbound(self->s.ctl);
 	EXPECT_EQ(0, ret) TH_LOG("cannot remove the unbound devices");
 	for (r = 0; !ret && r < rounds; r++)
-		if (!uevent_round(_metadata, self, variant, r, &nr))
+		if (!uevent_round(_metadata, &self->s, variant->how,
+				  variant->announce_last, r, &nr))
 			break;
 }
 
