@@ -1111,9 +1111,11 @@ TEST_F(backing, every_cpu_busy)
 
 /*
  * Where the bytes at @pos of the backing file are stored: the file itself
- * on tmpfs; on ext4, the block of the image under that file system that
- * FIEMAP names.  An extent not written to it yet (delayed, unwritten)
- * gives -EAGAIN.
+ * on tmpfs; for a lower loop device, the tmpfs image under it (read
+ * through the lower device's page cache, a block written with direct I/O
+ * meanwhile may still show there as it was); on ext4, the block of the
+ * image under that file system that FIEMAP names.  An extent not written
+ * to it yet (delayed, unwritten) gives -EAGAIN.
  */
 static int backing_stored(struct backing_state *s, off_t pos, int *fd,
 			  off_t *where)
@@ -1125,7 +1127,7 @@ static int backing_stored(struct backing_state *s, off_t pos, int *fd,
 	const struct fiemap_extent *e = &fm.map.fm_extents[0];
 
 	if (!s->ext4) {
-		*fd = s->backfd;
+		*fd = s->on_loop ? s->imgfd : s->backfd;
 		*where = pos;
 		return 0;
 	}
