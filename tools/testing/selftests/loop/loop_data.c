@@ -1036,6 +1036,27 @@ TEST_F(backing, large_reads_in_flight)
 	free(buf);
 }
 
+/*
+ * Set the device up as the variant says for a test that runs a task on
+ * each CPU.  Returns the number of CPUs to use (at most 64), or 0 if the
+ * test was skipped: there is nothing to run side by side on one CPU.
+ */
+static int backing_cpus_prepare(struct __test_metadata *_metadata,
+				struct backing_state *s)
+{
+	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	ret = backing_prepare(s);
+	if (backing_unavailable(ret))
+		SKIP(return 0, "%s", backing_unavailable(ret));
+	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
+				 strerror(-ret));
+	if (ncpu < 2)
+		SKIP(return 0, "one CPU: nothing runs side by side");
+	return ncpu > 64 ? 64 : ncpu;
+}
+
 /* A task pinned to @cpu: so many rounds of its region, written and read. */
 static int backing_cpu_rounds(struct backing_state *s, int cpu, int ncpu,
 			      int rounds)
@@ -1081,19 +1102,12 @@ static int backing_cpu_rounds(struct backing_state *s, int cpu, int ncpu,
 TEST_F(backing, every_cpu_busy)
 {
 	struct backing_state *s = &self->s;
-	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	pid_t pid[64];
-	int i, status, ret;
+	int i, ncpu, status;
 
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	if (ncpu > 64)
-		ncpu = 64;
-	if (ncpu < 2)
-		SKIP(return, "one CPU: nothing runs side by side");
+	ncpu = backing_cpus_prepare(_metadata, s);
+	if (!ncpu)
+		return;
 
 	for (i = 0; i < ncpu; i++) {
 		pid[i] = fork();
@@ -1174,24 +1188,17 @@ static int backing_stored_block(struct backing_state *s, off_t pos,
 TEST_F(backing, flush_covers_other_cpus)
 {
 	struct backing_state *s = &self->s;
-	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	enum { BS = 4096, ROUNDS = 8 };
 	size_t region;
 	unsigned long *done;
 	unsigned char *blk;
 	pid_t pid[64];
-	int i, round, status, ret;
+	int i, ncpu, round, status, ret;
 	cpu_set_t set;
 
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	if (ncpu > 64)
-		ncpu = 64;
-	if (ncpu < 2)
-		SKIP(return, "one CPU: no other CPU to write from");
+	ncpu = backing_cpus_prepare(_metadata, s);
+	if (!ncpu)
+		return;
 	region = (BACKING_SIZE / (ncpu - 1)) & ~(size_t)(BS - 1);
 
 	/* done[i]: blocks the writer on CPU i + 1 has completed. */
