@@ -252,10 +252,6 @@ static void remove_dev(int i)
 	}
 }
 
-#ifndef LOOP_CTL_CONFIGURE
-#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
-#endif
-
 /* The classic way: name a free device, open it, bind it. */
 static int allocbind_3calls(const struct loop_config *cfg)
 {

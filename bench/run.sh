@@ -43,9 +43,12 @@ fi
 
 make --no-print-directory -s deps || die "'make deps' failed"
 # The helper goes into bench/ because the initramfs takes bench/ as it is.
-if [ ! -x bench/ctlbench ] || [ bench/ctlbench.c -nt bench/ctlbench ]; then
+# <linux/loop.h> is this tree's include/uapi/linux/loop.h (LOOP_CTL_CONFIGURE).
+if [ ! -x bench/ctlbench ] || [ bench/ctlbench.c -nt bench/ctlbench ] ||
+   [ include/uapi/linux/loop.h -nt bench/ctlbench ]; then
 	echo "bench: gcc -static -O2 bench/ctlbench.c"
-	nice gcc -static -O2 -Wall -Wextra -o bench/ctlbench bench/ctlbench.c ||
+	nice gcc -static -O2 -Wall -Wextra -Iinclude/uapi \
+		-o bench/ctlbench bench/ctlbench.c ||
 		die "cannot build bench/ctlbench"
 fi
 nice make --no-print-directory build-all || die "build failed"

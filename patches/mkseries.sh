@@ -86,13 +86,10 @@ apply() {
 echo "mkseries: extracting $src into $tree"
 extract "$tree"
 
-# 1: the driver (and uapi or other headers, if the work tree has any).
+# 1: the driver and its uapi header (include/uapi/linux/loop.h).
 cp "$top/drivers/block/loop.c" "$tree/drivers/block/loop.c"
-if [ -d "$top/include" ]; then
-	cp -r "$top/include/." "$tree/include/"
-	g -C "$tree" add -A -f include
-fi
-apply uapi-loop-ctl-configure.diff
+cp -r "$top/include/." "$tree/include/"
+g -C "$tree" add -A -f include
 commit commit-1-driver.txt drivers/block/loop.c
 
 # 2: the documentation.

@@ -36,13 +36,16 @@ if [ ! -f "$SRCTREE/usr/include/linux/loop.h" ]; then
 	make -s -C "$SRCTREE" headers >/dev/null
 fi
 
-# Our own uapi headers, cleaned as the kernel exports them.
+# Our own uapi headers, cleaned as the kernel exports them (the script runs
+# from the top of the kernel tree, where `make headers` built its unifdef).
 rm -rf "$UAPI.tmp"
 mkdir -p "$UAPI.tmp"
 if [ -d include/uapi ]; then
 	(cd include/uapi && find . -name '*.h') | while read -r h; do
 		mkdir -p "$UAPI.tmp/$(dirname "$h")"
-		sh "$SRCTREE/scripts/headers_install.sh" "include/uapi/$h" "$UAPI.tmp/$h"
+		(cd "$SRCTREE" && sh scripts/headers_install.sh \
+			"$ROOT/include/uapi/$h" "$UAPI.tmp/$h") ||
+			die "headers_install.sh failed on include/uapi/$h"
 	done
 fi
 # Replace only on change so the tests are not rebuilt for nothing.

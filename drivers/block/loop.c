@@ -79,21 +79,6 @@
 #define LO_MIN_COUNT		8
 #endif
 
-/*
- * Proposed addition to <uapi/linux/loop.h>: find or add a free device, bind
- * it as LOOP_CONFIGURE would and return an open file descriptor for it.
- */
-#ifndef LOOP_CTL_CONFIGURE
-#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
-#endif
-/*
- * Proposed addition to <uapi/linux/loop.h>: LOOP_CONFIGURE and
- * LOOP_CTL_CONFIGURE fail instead of dropping a setting they cannot honour.
- */
-#ifndef LO_FLAGS_STRICT
-#define LO_FLAGS_STRICT		32
-#endif
-
 /* Attempts before LOOP_CTL_CONFIGURE gives up on devices bound under it. */
 #define LO_CONFIGURE_TRIES	8
 

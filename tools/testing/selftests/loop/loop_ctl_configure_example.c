@@ -20,10 +20,6 @@
 #include <sys/sysmacros.h>
 #include <linux/loop.h>
 
-#ifndef LOOP_CTL_CONFIGURE
-#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
-#endif
-
 int main(int argc, char **argv)
 {
 	struct loop_config cfg = { .info.lo_flags = LO_FLAGS_AUTOCLEAR };

@@ -58,22 +58,6 @@ static inline int loop_ctl_unknown_errno(void)
 
 #define LOOP_CTL_UNKNOWN_ERRNO	loop_ctl_unknown_errno()
 
-/*
- * Proposed extension: bind a free device and return an fd for it.  Defined
- * here until <linux/loop.h> carries it.
- */
-#ifndef LOOP_CTL_CONFIGURE
-#define LOOP_CTL_CONFIGURE	_IOW('L', 0x83, struct loop_config)
-#endif
-
-/*
- * Proposed extension: LOOP_CONFIGURE and LOOP_CTL_CONFIGURE fail instead of
- * dropping a setting they cannot honour.  Stock 6.12 refuses it (EINVAL).
- */
-#ifndef LO_FLAGS_STRICT
-#define LO_FLAGS_STRICT		32
-#endif
-
 /* An xz file (a compressed module) starts FD '7' 'z' 'X' 'Z' 00. */
 #define LOOP_XZ_MAGIC		"\xfd\x37zXZ"
 
