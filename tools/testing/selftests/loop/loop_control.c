@@ -34,6 +34,17 @@ static int ctl_unused_from(int from)
 	return from;
 }
 
+/*
+ * The argument a bad-argument variant passes: @arg, or with
+ * @past_minor_range that far past the last number the minors allow.
+ */
+static unsigned long ctl_bad_arg(unsigned long arg, bool past_minor_range)
+{
+	if (past_minor_range)
+		arg += 1UL << (LOOP_MINORBITS - ctl_part_shift());
+	return arg;
+}
+
 /* Bind loopN to @backfd through a fresh opener, then close it again. */
 static int ctl_bind(int nr, int backfd)
 {
@@ -48,43 +59,17 @@ static int ctl_bind(int nr, int backfd)
 }
 
 FIXTURE(ctl) {
-	int ctl;
-	int backfd;
-	char backing[PATH_MAX];
-	struct loop_snap snap;
+	struct loop_fixture lo;	/* no device, a sparse backing file */
 };
 
 FIXTURE_SETUP(ctl)
 {
-	self->ctl = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl)
-		TH_LOG("opening %s O_RDWR must work: %s", LOOP_CTL_PATH,
-		       strerror(-self->ctl));
-
-	self->backfd = loop_backing_create(self->backing,
-					   sizeof(self->backing), 1 << 20, 0);
-	ASSERT_LE(0, self->backfd)
-		TH_LOG("cannot create a backing file in %s", loop_tmpdir());
+	loop_fixture_start(_metadata, &self->lo, LOOP_FIX_BACKING, 0);
 }
 
 FIXTURE_TEARDOWN(ctl)
 {
-	EXPECT_EQ(0, loop_snap_restore(&self->snap))
-		TH_LOG("devices left bound or not removable after the test");
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	if (self->ctl >= 0)
-		close(self->ctl);
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 /* The node is a misc char device 10:237, mode 0600, named loop-control. */
@@ -115,7 +100,7 @@ TEST_F(ctl, add_returns_number)
 	struct loop_info64 info;
 	int fd;
 
-	EXPECT_EQ(nr, loop_ctl_add(self->ctl, nr))
+	EXPECT_EQ(nr, loop_ctl_add(self->lo.ctl, nr))
 		TH_LOG("LOOP_CTL_ADD %d must return %d", nr, nr);
 	EXPECT_TRUE(loop_exists(nr));
 
@@ -134,7 +119,7 @@ TEST_F(ctl, add_creates_node_and_sysfs)
 	struct stat st;
 
 	ASSERT_FALSE(loop_exists(nr));
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
 
 	EXPECT_EQ(0, loop_wait_node(nr, true))
 		TH_LOG("/dev/loop%d did not appear within %d ms", nr,
@@ -159,8 +144,8 @@ TEST_F(ctl, add_existing)
 {
 	int nr = ctl_unused_from(CTL_BASE_NR);
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
-	EXPECT_EQ(-EEXIST, loop_ctl_add(self->ctl, nr))
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
+	EXPECT_EQ(-EEXIST, loop_ctl_add(self->lo.ctl, nr))
 		TH_LOG("adding loop%d twice must fail with EEXIST", nr);
 	EXPECT_TRUE(loop_exists(nr));
 }
@@ -170,9 +155,9 @@ TEST_F(ctl, add_existing_bound)
 {
 	int nr = ctl_unused_from(CTL_BASE_NR);
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
-	ASSERT_EQ(0, ctl_bind(nr, self->backfd));
-	EXPECT_EQ(-EEXIST, loop_ctl_add(self->ctl, nr));
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
+	ASSERT_EQ(0, ctl_bind(nr, self->lo.backfd));
+	EXPECT_EQ(-EEXIST, loop_ctl_add(self->lo.ctl, nr));
 	EXPECT_EQ(1, loop_bound_state(nr))
 		TH_LOG("a failed ADD must leave the bound device alone");
 }
@@ -185,14 +170,14 @@ TEST_F(ctl, add_minus_one_lowest_unused)
 	int third;
 
 	/* Occupy the number right above the hole, so "max + 1" is wrong. */
-	ASSERT_EQ(above, loop_ctl_add(self->ctl, above));
+	ASSERT_EQ(above, loop_ctl_add(self->lo.ctl, above));
 
-	EXPECT_EQ(hole, loop_ctl_add(self->ctl, -1UL))
+	EXPECT_EQ(hole, loop_ctl_add(self->lo.ctl, -1UL))
 		TH_LOG("ADD -1 must fill the lowest unused number %d", hole);
 	EXPECT_TRUE(loop_exists(hole));
 
 	third = ctl_unused_from(hole);
-	EXPECT_EQ(third, loop_ctl_add(self->ctl, -1UL))
+	EXPECT_EQ(third, loop_ctl_add(self->lo.ctl, -1UL))
 		TH_LOG("a second ADD -1 must take %d", third);
 }
 
@@ -204,7 +189,7 @@ TEST_F(ctl, add_minus_one_32bit)
 {
 	int hole = ctl_unused_from(0);
 
-	EXPECT_EQ(hole, loop_ctl_add(self->ctl, 0xffffffffUL))
+	EXPECT_EQ(hole, loop_ctl_add(self->lo.ctl, 0xffffffffUL))
 		TH_LOG("ADD 0xffffffff must act as ADD -1 and take %d", hole);
 	EXPECT_TRUE(loop_exists(hole));
 }
@@ -216,7 +201,7 @@ TEST_F(ctl, add_last_minor)
 
 	if (loop_exists(last))
 		SKIP(return, "loop%d already exists", last);
-	EXPECT_EQ(last, loop_ctl_add(self->ctl, last))
+	EXPECT_EQ(last, loop_ctl_add(self->lo.ctl, last))
 		TH_LOG("loop%d is the last one whose minors fit", last);
 	EXPECT_EQ(0, loop_wait_node(last, true));
 }
@@ -227,11 +212,11 @@ TEST_F(ctl, add_after_remove)
 	int nr = ctl_unused_from(CTL_BASE_NR);
 	long ret;
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
-	ret = loop_ctl_remove(self->ctl, nr);
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
+	ret = loop_ctl_remove(self->lo.ctl, nr);
 	ASSERT_LE(0, ret);
 	ASSERT_EQ(0, loop_wait_node(nr, false));
-	EXPECT_EQ(nr, loop_ctl_add(self->ctl, nr))
+	EXPECT_EQ(nr, loop_ctl_add(self->lo.ctl, nr))
 		TH_LOG("re-adding a removed number must work");
 	EXPECT_EQ(0, loop_wait_node(nr, true));
 }
@@ -246,8 +231,8 @@ TEST_F(ctl, remove_returns_number)
 {
 	int nr = ctl_unused_from(CTL_BASE_NR);
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
-	EXPECT_EQ(nr, loop_ctl_remove(self->ctl, nr))
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
+	EXPECT_EQ(nr, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("LOOP_CTL_REMOVE %d must return %d", nr, nr);
 	EXPECT_FALSE(loop_exists(nr));
 }
@@ -259,9 +244,9 @@ TEST_F(ctl, removed_device_gone)
 	char path[PATH_MAX];
 	int fd;
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
 	ASSERT_EQ(0, loop_wait_node(nr, true));
-	ASSERT_LE(0, loop_ctl_remove(self->ctl, nr));
+	ASSERT_LE(0, loop_ctl_remove(self->lo.ctl, nr));
 
 	EXPECT_EQ(0, loop_wait_node(nr, false))
 		TH_LOG("/dev/loop%d still there %d ms after REMOVE", nr,
@@ -285,7 +270,7 @@ TEST_F(ctl, remove_missing)
 {
 	int nr = ctl_unused_from(CTL_BASE_NR);
 
-	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->ctl, nr))
+	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("removing a missing loop%d must fail with ENODEV", nr);
 	EXPECT_FALSE(loop_exists(nr));
 }
@@ -295,16 +280,16 @@ TEST_F(ctl, remove_bound)
 {
 	int nr = ctl_unused_from(CTL_BASE_NR);
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
-	ASSERT_EQ(0, ctl_bind(nr, self->backfd));
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
+	ASSERT_EQ(0, ctl_bind(nr, self->lo.backfd));
 
-	EXPECT_EQ(-EBUSY, loop_ctl_remove(self->ctl, nr))
+	EXPECT_EQ(-EBUSY, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("a bound device must not be removable");
 	EXPECT_TRUE(loop_exists(nr));
 	EXPECT_EQ(1, loop_bound_state(nr));
 
 	ASSERT_EQ(0, loop_unbind(nr));
-	EXPECT_LE(0, loop_ctl_remove(self->ctl, nr))
+	EXPECT_LE(0, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("once unbound the device must be removable");
 }
 
@@ -314,16 +299,16 @@ TEST_F(ctl, remove_open)
 	int nr = ctl_unused_from(CTL_BASE_NR);
 	int fd;
 
-	ASSERT_EQ(nr, loop_ctl_add(self->ctl, nr));
+	ASSERT_EQ(nr, loop_ctl_add(self->lo.ctl, nr));
 	fd = loop_open(nr, O_RDONLY);
 	ASSERT_LE(0, fd);
 
-	EXPECT_EQ(-EBUSY, loop_ctl_remove(self->ctl, nr))
+	EXPECT_EQ(-EBUSY, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("an open device must not be removable");
 	EXPECT_TRUE(loop_exists(nr));
 
 	close(fd);
-	EXPECT_LE(0, loop_ctl_remove(self->ctl, nr))
+	EXPECT_LE(0, loop_ctl_remove(self->lo.ctl, nr))
 		TH_LOG("after the last close the device must be removable");
 }
 
@@ -335,7 +320,7 @@ TEST_F(ctl, get_free_lowest_unbound)
 
 	if (want < 0)
 		want = loop_lowest_unused();
-	ret = loop_ctl_get_free(self->ctl);
+	ret = loop_ctl_get_free(self->lo.ctl);
 	EXPECT_EQ(want, ret)
 		TH_LOG("GET_FREE must return loop%d", want);
 	EXPECT_TRUE(loop_exists(ret));
@@ -347,20 +332,20 @@ TEST_F(ctl, get_free_skips_bound)
 {
 	long first, second, want;
 
-	first = loop_ctl_get_free(self->ctl);
+	first = loop_ctl_get_free(self->lo.ctl);
 	ASSERT_LE(0, first);
-	ASSERT_EQ(0, ctl_bind(first, self->backfd));
+	ASSERT_EQ(0, ctl_bind(first, self->lo.backfd));
 
-	second = loop_ctl_get_free(self->ctl);
+	second = loop_ctl_get_free(self->lo.ctl);
 	ASSERT_LE(0, second);
 	EXPECT_NE(first, second)
 		TH_LOG("GET_FREE returned the bound loop%ld", first);
 	want = loop_lowest_unbound();
 	EXPECT_EQ(want, second);
 
-	ASSERT_EQ(0, ctl_bind(second, self->backfd));
+	ASSERT_EQ(0, ctl_bind(second, self->lo.backfd));
 	ASSERT_EQ(0, loop_unbind(first));
-	EXPECT_EQ(first, loop_ctl_get_free(self->ctl))
+	EXPECT_EQ(first, loop_ctl_get_free(self->lo.ctl))
 		TH_LOG("loop%ld is the lowest unbound again", first);
 }
 
@@ -372,42 +357,42 @@ TEST_F(ctl, get_free_after_remove_lowest)
 {
 	long lowest, above, want;
 
-	lowest = loop_ctl_get_free(self->ctl);
+	lowest = loop_ctl_get_free(self->lo.ctl);
 	ASSERT_LE(0, lowest);
 	above = ctl_unused_from(lowest + 1);
-	ASSERT_EQ(above, loop_ctl_add(self->ctl, above));
+	ASSERT_EQ(above, loop_ctl_add(self->lo.ctl, above));
 
-	ASSERT_EQ(lowest, loop_ctl_remove(self->ctl, lowest));
+	ASSERT_EQ(lowest, loop_ctl_remove(self->lo.ctl, lowest));
 	want = loop_lowest_unbound();
 	ASSERT_LT(lowest, want) TH_LOG("loop%ld at least is free", above);
-	EXPECT_EQ(want, loop_ctl_get_free(self->ctl))
+	EXPECT_EQ(want, loop_ctl_get_free(self->lo.ctl))
 		TH_LOG("GET_FREE must not return the removed loop%ld", lowest);
 
-	ASSERT_EQ(lowest, loop_ctl_add(self->ctl, lowest));
-	EXPECT_EQ(lowest, loop_ctl_get_free(self->ctl))
+	ASSERT_EQ(lowest, loop_ctl_add(self->lo.ctl, lowest));
+	EXPECT_EQ(lowest, loop_ctl_get_free(self->lo.ctl))
 		TH_LOG("loop%ld is the lowest free device again", lowest);
 }
 
 /* GET_FREE adds a device at the lowest unused number when all are bound. */
 TEST_F(ctl, get_free_allocates_when_all_bound)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n, want;
 	long ret;
 
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	if (n > 64)
 		SKIP(return, "%d devices: too many to bind them all", n);
 	for (i = 0; i < n; i++) {
 		if (loop_bound_state(ids[i]) == 0) {
-			ASSERT_EQ(0, ctl_bind(ids[i], self->backfd))
+			ASSERT_EQ(0, ctl_bind(ids[i], self->lo.backfd))
 				TH_LOG("cannot bind loop%d", ids[i]);
 		}
 	}
 	ASSERT_EQ(-1, loop_lowest_unbound());
 
 	want = loop_lowest_unused();
-	ret = loop_ctl_get_free(self->ctl);
+	ret = loop_ctl_get_free(self->lo.ctl);
 	EXPECT_EQ(want, ret)
 		TH_LOG("with every device bound GET_FREE must add loop%d", want);
 	EXPECT_TRUE(loop_exists(want));
@@ -420,40 +405,39 @@ TEST_F(ctl, get_free_ignores_argument)
 {
 	long plain, with_arg;
 
-	plain = loop_ctl_get_free(self->ctl);
+	plain = loop_ctl_get_free(self->lo.ctl);
 	ASSERT_LE(0, plain);
-	with_arg = loop_ctl_ioctl(self->ctl, LOOP_CTL_GET_FREE, 12345);
+	with_arg = loop_ctl_ioctl(self->lo.ctl, LOOP_CTL_GET_FREE, 12345);
 	EXPECT_EQ(plain, with_arg);
-	with_arg = loop_ctl_ioctl(self->ctl, LOOP_CTL_GET_FREE, -1UL);
+	with_arg = loop_ctl_ioctl(self->lo.ctl, LOOP_CTL_GET_FREE, -1UL);
 	EXPECT_EQ(plain, with_arg);
 }
 
 /* Any other ioctl on the control node: LOOP_CTL_UNKNOWN_ERRNO. */
 TEST_F(ctl, unknown_ioctl)
 {
-	int ids[512];
-	int before = loop_list(ids, 512);
+	int ids[LOOP_MAX_DEVICES];
+	int before = loop_list(ids, LOOP_MAX_DEVICES);
 
 	EXPECT_EQ(-LOOP_CTL_UNKNOWN_ERRNO,
-		  loop_ctl_ioctl(self->ctl, 0x4C83, 0));
+		  loop_ctl_ioctl(self->lo.ctl, 0x4C83, 0));
 	EXPECT_EQ(-LOOP_CTL_UNKNOWN_ERRNO,
-		  loop_ctl_ioctl(self->ctl, 0x4C7F, 0));
+		  loop_ctl_ioctl(self->lo.ctl, 0x4C7F, 0));
 	EXPECT_EQ(-LOOP_CTL_UNKNOWN_ERRNO,
-		  loop_ctl_ioctl(self->ctl, LOOP_SET_FD, self->backfd))
+		  loop_ctl_ioctl(self->lo.ctl, LOOP_SET_FD, self->lo.backfd))
 		TH_LOG("per-device ioctls mean nothing on loop-control");
 	EXPECT_EQ(-LOOP_CTL_UNKNOWN_ERRNO,
-		  loop_ctl_ioctl(self->ctl, LOOP_CLR_FD, 0));
+		  loop_ctl_ioctl(self->lo.ctl, LOOP_CLR_FD, 0));
 	EXPECT_EQ(-LOOP_CTL_UNKNOWN_ERRNO,
-		  loop_ctl_ioctl(self->ctl, _IO('L', 0x8F), 0));
-	EXPECT_EQ(before, loop_list(ids, 512))
+		  loop_ctl_ioctl(self->lo.ctl, _IO('L', 0x8F), 0));
+	EXPECT_EQ(before, loop_list(ids, LOOP_MAX_DEVICES))
 		TH_LOG("an unknown ioctl must not add or remove devices");
 }
 
 /* --- LOOP_CTL_ADD with an argument it must refuse ---------------------- */
 
 FIXTURE(ctl_add_bad) {
-	int ctl;
-	struct loop_snap snap;
+	struct loop_fixture lo;	/* the control fd only */
 };
 
 FIXTURE_VARIANT(ctl_add_bad) {
@@ -516,40 +500,32 @@ FIXTURE_VARIANT_ADD(ctl_add_bad, far_past_minor_range) {
 
 FIXTURE_SETUP(ctl_add_bad)
 {
-	self->ctl = -1;
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
+	loop_fixture_start(_metadata, &self->lo, 0, 0);
 }
 
 FIXTURE_TEARDOWN(ctl_add_bad)
 {
-	EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	if (self->ctl >= 0)
-		close(self->ctl);
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 /* Refused with EINVAL, and no device appears anywhere. */
 TEST_F(ctl_add_bad, einval)
 {
-	unsigned long arg = variant->arg;
-	int ids[512];
+	unsigned long arg = ctl_bad_arg(variant->arg,
+					variant->past_minor_range);
+	int ids[LOOP_MAX_DEVICES];
 	int before, after;
 	long ret;
 
-	if (variant->past_minor_range)
-		arg += 1UL << (LOOP_MINORBITS - ctl_part_shift());
 	if (variant->alias >= 0 && loop_exists(variant->alias))
 		SKIP(return, "loop%ld already exists", variant->alias);
 
-	before = loop_list(ids, 512);
-	ret = loop_ctl_add(self->ctl, arg);
+	before = loop_list(ids, LOOP_MAX_DEVICES);
+	ret = loop_ctl_add(self->lo.ctl, arg);
 	EXPECT_EQ(-EINVAL, ret)
 		TH_LOG("LOOP_CTL_ADD %#lx must fail with EINVAL, got %ld",
 		       arg, ret);
-	after = loop_list(ids, 512);
+	after = loop_list(ids, LOOP_MAX_DEVICES);
 	EXPECT_EQ(before, after)
 		TH_LOG("a refused ADD must not create any device");
 	if (variant->alias >= 0) {
@@ -562,9 +538,8 @@ TEST_F(ctl_add_bad, einval)
 /* --- LOOP_CTL_REMOVE with an argument it must refuse ------------------- */
 
 FIXTURE(ctl_remove_bad) {
-	int ctl;
-	int victim;
-	struct loop_snap snap;
+	struct loop_fixture lo;	/* the control fd only */
+	int victim;		/* a device the argument aliases, or -1 */
 };
 
 FIXTURE_VARIANT(ctl_remove_bad) {
@@ -606,44 +581,37 @@ FIXTURE_VARIANT_ADD(ctl_remove_bad, truncates_to_existing) {
 
 FIXTURE_SETUP(ctl_remove_bad)
 {
-	self->ctl = -1;
 	self->victim = -1;
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
+	loop_fixture_start(_metadata, &self->lo, 0, 0);
 }
 
 FIXTURE_TEARDOWN(ctl_remove_bad)
 {
-	EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	if (self->ctl >= 0)
-		close(self->ctl);
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 /* Refused with EINVAL, and no device goes away. */
 TEST_F(ctl_remove_bad, einval)
 {
-	unsigned long arg = variant->arg;
-	int ids[512];
+	unsigned long arg = ctl_bad_arg(variant->arg,
+					variant->past_minor_range);
+	int ids[LOOP_MAX_DEVICES];
 	int before;
 	long ret;
 
-	if (variant->past_minor_range)
-		arg += 1UL << (LOOP_MINORBITS - ctl_part_shift());
 	if (variant->alias_victim) {
 		self->victim = ctl_unused_from(CTL_BASE_NR);
-		ASSERT_EQ(self->victim, loop_ctl_add(self->ctl, self->victim));
+		ASSERT_EQ(self->victim, loop_ctl_add(self->lo.ctl,
+						     self->victim));
 		arg |= self->victim;
 	}
 
-	before = loop_list(ids, 512);
-	ret = loop_ctl_remove(self->ctl, arg);
+	before = loop_list(ids, LOOP_MAX_DEVICES);
+	ret = loop_ctl_remove(self->lo.ctl, arg);
 	EXPECT_EQ(-EINVAL, ret)
 		TH_LOG("LOOP_CTL_REMOVE %#lx must fail with EINVAL, got %ld",
 		       arg, ret);
-	EXPECT_EQ(before, loop_list(ids, 512))
+	EXPECT_EQ(before, loop_list(ids, LOOP_MAX_DEVICES))
 		TH_LOG("a refused REMOVE must not remove any device");
 	if (self->victim >= 0) {
 		EXPECT_TRUE(loop_exists(self->victim))

@@ -23,8 +23,6 @@
 #include "loop_lib.h"
 
 #define NR_WORKERS	8
-#define BACKING_SIZE	(1024 * 1024)
-#define MAX_DEVICES	4096
 #define BAD_FD		9999
 #define RACE_MS		30000	/* time the racing tests may take to get in */
 
@@ -74,12 +72,12 @@ static int fd_to_nr(int fd)
 	return nr;
 }
 
-static int ids[MAX_DEVICES];
+static int ids[LOOP_MAX_DEVICES];
 
 /* How many loop devices there are. */
 static int count_devices(void)
 {
-	return loop_list(ids, MAX_DEVICES);
+	return loop_list(ids, LOOP_MAX_DEVICES);
 }
 
 /* How many loop devices have a backing file right now. */
@@ -87,7 +85,7 @@ static int count_bound(void)
 {
 	int i, n, bound = 0;
 
-	n = loop_list(ids, MAX_DEVICES);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	for (i = 0; i < n; i++)
 		bound += loop_sysfs_has(ids[i], "loop/backing_file");
 	return bound;
@@ -121,36 +119,36 @@ struct race {
 	long last_bad;		/* what one of them answered */
 };
 
+/*
+ * Skip the test on a driver without LOOP_CTL_CONFIGURE (stock).  A setup
+ * that skips gets no teardown, so undo @lo here.  True if skipped.
+ */
+static bool skip_without_ctl_configure(struct __test_metadata *_metadata,
+				       struct loop_fixture *lo)
+{
+	if (loop_ctl_ioctl(lo->ctl, LOOP_CTL_CONFIGURE, 0) !=
+	    -LOOP_CTL_UNKNOWN_ERRNO)
+		return false;
+	loop_fixture_teardown(lo);
+	SKIP(return true, "LOOP_CTL_CONFIGURE not supported (stock driver)");
+}
+
 FIXTURE(alloc) {
-	int ctl;
-	int back;
+	struct loop_fixture lo;	/* no device, a sparse backing file */
 	pid_t helper;		/* a racing helper process, killed at the end */
 	struct race *race;	/* shared with it */
-	char path[PATH_MAX];
 	char node[PATH_MAX];	/* a block node of our own */
-	struct loop_snap snap;
 };
 
 FIXTURE_SETUP(alloc)
 {
-	const char *why = loop_not_ready();
-
-	self->ctl = -1;
-	self->back = -1;
 	self->helper = -1;
 	self->race = MAP_FAILED;
-	self->path[0] = '\0';
 	self->node[0] = '\0';
-	if (why)
-		SKIP(return, "%s", why);
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	if (ioctl(self->ctl, LOOP_CTL_CONFIGURE, NULL) < 0 && errno == LOOP_CTL_UNKNOWN_ERRNO)
-		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	self->back = loop_backing_create(self->path, sizeof(self->path),
-					 BACKING_SIZE, 0);
-	ASSERT_LE(0, self->back);
+	if (!loop_fixture_start(_metadata, &self->lo, LOOP_FIX_BACKING, 0))
+		return;
+	if (skip_without_ctl_configure(_metadata, &self->lo))
+		return;
 }
 
 FIXTURE_TEARDOWN(alloc)
@@ -163,14 +161,7 @@ FIXTURE_TEARDOWN(alloc)
 		munmap(self->race, sizeof(*self->race));
 	if (self->node[0])
 		unlink(self->node);
-	if (self->back >= 0)
-		close(self->back);
-	if (self->path[0])
-		unlink(self->path);
-	if (self->ctl >= 0) {
-		close(self->ctl);
-		EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	}
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 /* The fd is a bound, writable, close-on-exec loop device. */
@@ -184,9 +175,9 @@ TEST_F(alloc, returns_bound_fd)
 	 * minor is 0 whatever the max_part shift, which would hide a number
 	 * taken for a minor.
 	 */
-	first = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
+	first = alloc_bind(self->lo.ctl, self->lo.backfd, LO_FLAGS_AUTOCLEAR);
 	ASSERT_LE(0, first) TH_LOG("LOOP_CTL_CONFIGURE: %s", strerror(-first));
-	fd = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
+	fd = alloc_bind(self->lo.ctl, self->lo.backfd, LO_FLAGS_AUTOCLEAR);
 	ASSERT_LE(0, fd) TH_LOG("LOOP_CTL_CONFIGURE: %s", strerror(-fd));
 	close(first);
 	nr = fd_to_nr(fd);
@@ -196,7 +187,7 @@ TEST_F(alloc, returns_bound_fd)
 	ASSERT_EQ(0, loop_get_status64(fd, &info));
 	EXPECT_EQ(nr, (int)info.lo_number);
 	EXPECT_TRUE(info.lo_flags & LO_FLAGS_AUTOCLEAR);
-	EXPECT_EQ(BACKING_SIZE, loop_dev_size(fd));
+	EXPECT_EQ(LOOP_BACKING_SIZE, loop_dev_size(fd));
 	close(fd);
 	/* Autoclear: the last close unbound it. */
 	EXPECT_EQ(0, loop_bound_state(nr));
@@ -207,9 +198,9 @@ TEST_F(alloc, takes_lowest_free)
 {
 	int expect, fd;
 
-	expect = loop_ctl_get_free(self->ctl);
+	expect = loop_ctl_get_free(self->lo.ctl);
 	ASSERT_LE(0, expect);
-	fd = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
+	fd = alloc_bind(self->lo.ctl, self->lo.backfd, LO_FLAGS_AUTOCLEAR);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(expect, fd_to_nr(fd));
 	close(fd);
@@ -221,7 +212,7 @@ TEST_F(alloc, read_only)
 	struct loop_info64 info;
 	int fd;
 
-	fd = alloc_bind(self->ctl, self->back,
+	fd = alloc_bind(self->lo.ctl, self->lo.backfd,
 			LO_FLAGS_AUTOCLEAR | LO_FLAGS_READ_ONLY);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(O_RDONLY, fcntl(fd, F_GETFL) & O_ACCMODE);
@@ -236,15 +227,15 @@ TEST_F(alloc, errors_leave_nothing)
 	int before_bound = count_bound();
 	int before_devs = count_devices();
 	int dir = open("/", O_RDONLY | O_DIRECTORY);
-	struct loop_config cfg = { .fd = self->back, .block_size = 1000 };
+	struct loop_config cfg = { .fd = self->lo.backfd, .block_size = 1000 };
 
 	ASSERT_LE(0, dir);
-	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, BAD_FD, 0));
-	EXPECT_EQ(-EINVAL, alloc_bind(self->ctl, dir, 0));
-	EXPECT_EQ(-EINVAL, alloc_bind(self->ctl, self->back, 0x8000));
-	EXPECT_EQ(-1, ioctl(self->ctl, LOOP_CTL_CONFIGURE, &cfg));
+	EXPECT_EQ(-EBADF, alloc_bind(self->lo.ctl, BAD_FD, 0));
+	EXPECT_EQ(-EINVAL, alloc_bind(self->lo.ctl, dir, 0));
+	EXPECT_EQ(-EINVAL, alloc_bind(self->lo.ctl, self->lo.backfd, 0x8000));
+	EXPECT_EQ(-1, ioctl(self->lo.ctl, LOOP_CTL_CONFIGURE, &cfg));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, ioctl(self->ctl, LOOP_CTL_CONFIGURE, NULL));
+	EXPECT_EQ(-1, ioctl(self->lo.ctl, LOOP_CTL_CONFIGURE, NULL));
 	EXPECT_EQ(EFAULT, errno);
 	close(dir);
 	EXPECT_EQ(before_bound, count_bound());
@@ -259,12 +250,13 @@ TEST_F(alloc, failure_removes_new_device)
 
 	/* Bind every existing device, so the next call must add one. */
 	for (n = 0; n < 64 && count_bound() < count_devices(); n++) {
-		fds[n] = alloc_bind(self->ctl, self->back, LO_FLAGS_AUTOCLEAR);
+		fds[n] = alloc_bind(self->lo.ctl, self->lo.backfd,
+				    LO_FLAGS_AUTOCLEAR);
 		ASSERT_LE(0, fds[n]);
 	}
 	ASSERT_EQ(count_devices(), count_bound());
 	before = count_devices();
-	EXPECT_EQ(-EBADF, alloc_bind(self->ctl, BAD_FD, 0));
+	EXPECT_EQ(-EBADF, alloc_bind(self->lo.ctl, BAD_FD, 0));
 	EXPECT_EQ(before, count_devices());
 	for (i = 0; i < n; i++)
 		close(fds[i]);
@@ -412,7 +404,7 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 	long ret;
 
 	/* No ASSERT from here on: the harness would skip the teardown. */
-	ret = loop_remove_unbound(self->ctl);
+	ret = loop_remove_unbound(self->lo.ctl);
 	EXPECT_EQ(0, ret) TH_LOG("cannot remove the unbound devices");
 	rc = race_map(&self->race);
 	EXPECT_NE(NULL, rc);
@@ -427,7 +419,7 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 		return;
 	self->helper = fork();
 	if (!self->helper)
-		reap_helper(rc, self->ctl, self->node);
+		reap_helper(rc, self->lo.ctl, self->node);
 	EXPECT_LT(0, self->helper);
 	if (self->helper < 0)
 		return;
@@ -435,7 +427,7 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 	end = loop_now_ms() + RACE_MS;
 	for (attempt = 1; attempt < 1000 && loop_now_ms() < end; attempt++) {
 		store_int(&rc->go, attempt);
-		ret = alloc_bind(self->ctl, BAD_FD, 0);
+		ret = alloc_bind(self->lo.ctl, BAD_FD, 0);
 		EXPECT_EQ(0, race_finish(rc, attempt))
 			TH_LOG("the helper does not answer");
 		EXPECT_EQ(-EBADF, ret);
@@ -468,9 +460,9 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 		TH_LOG("a new open of loop%d on its way out", nr);
 	if (fd >= 0)
 		close(fd);
-	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->ctl, nr));
-	EXPECT_EQ(-EEXIST, loop_ctl_add(self->ctl, nr));
-	ret = loop_ctl_get_free(self->ctl);
+	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->lo.ctl, nr));
+	EXPECT_EQ(-EEXIST, loop_ctl_add(self->lo.ctl, nr));
+	ret = loop_ctl_get_free(self->lo.ctl);
 	EXPECT_NE(nr, ret) TH_LOG("GET_FREE names the device on its way out");
 
 	/*
@@ -480,18 +472,14 @@ TEST_F_TIMEOUT(alloc, failed_configure_reaps_opener, 120)
 	store_int(&rc->release, 1);
 	EXPECT_EQ(self->helper, waitpid(self->helper, NULL, 0));
 	self->helper = -1;
-	end = loop_now_ms() + 2000;
-	do {
-		ret = loop_exists(nr) ? -EEXIST : loop_ctl_add(self->ctl, nr);
-		if (ret == -EEXIST)
-			loop_msleep(10);
-	} while (ret == -EEXIST && loop_now_ms() < end);
+	loop_poll_until((ret = loop_exists(nr) ? -EEXIST :
+			 loop_ctl_add(self->lo.ctl, nr)) != -EEXIST, 2000);
 	EXPECT_EQ(nr, ret)
 		TH_LOG("2 s after its last opener left, loop%d %s", nr,
 		       loop_exists(nr) ? "is still there" :
 		       "cannot be added again");
-	EXPECT_EQ(0, loop_remove_wait(self->ctl, nr));
-	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->ctl, nr));
+	EXPECT_EQ(0, loop_remove_wait(self->lo.ctl, nr));
+	EXPECT_EQ(-ENODEV, loop_ctl_remove(self->lo.ctl, nr));
 }
 
 /*
@@ -545,8 +533,8 @@ TEST_F_TIMEOUT(alloc, remove_held_by_configure_ebusy, 120)
 	uint64_t end;
 
 	/* No ASSERT from here on: the harness would skip the teardown. */
-	EXPECT_EQ(0, loop_write_mbr_parts(self->back, 4, 64, 256));
-	nr = loop_ctl_get_free(self->ctl);
+	EXPECT_EQ(0, loop_write_mbr_parts(self->lo.backfd, 4, 64, 256));
+	nr = loop_ctl_get_free(self->lo.ctl);
 	EXPECT_LE(0, nr);
 	rc = race_map(&self->race);
 	EXPECT_NE(NULL, rc);
@@ -555,7 +543,7 @@ TEST_F_TIMEOUT(alloc, remove_held_by_configure_ebusy, 120)
 	rc->nr = nr;
 	self->helper = fork();
 	if (!self->helper)
-		busy_helper(rc, self->ctl);
+		busy_helper(rc, self->lo.ctl);
 	EXPECT_LT(0, self->helper);
 	if (self->helper < 0)
 		return;
@@ -564,7 +552,8 @@ TEST_F_TIMEOUT(alloc, remove_held_by_configure_ebusy, 120)
 	for (attempt = 1; attempt < 1000 && loop_now_ms() < end &&
 	     rc->during < 20; attempt++) {
 		store_int(&rc->go, attempt);
-		fd = alloc_bind(self->ctl, self->back, LO_FLAGS_PARTSCAN);
+		fd = alloc_bind(self->lo.ctl, self->lo.backfd,
+				LO_FLAGS_PARTSCAN);
 		EXPECT_EQ(0, race_finish(rc, attempt))
 			TH_LOG("the helper does not answer");
 		EXPECT_LE(0, fd) TH_LOG("bind: %s", strerror(-fd));
@@ -597,7 +586,7 @@ static int alloc_worker(int ctl, int back, int *owner, int iters)
 		if (fd < 0)
 			return 10 + (-fd & 0xff) % 100;
 		nr = fd_to_nr(fd);
-		if (nr < 0 || nr >= MAX_DEVICES)
+		if (nr < 0 || nr >= LOOP_MAX_DEVICES)
 			return 2;
 		zero = 0;
 		if (!__atomic_compare_exchange_n(&owner[nr], &zero, getpid(),
@@ -619,8 +608,9 @@ static int start_workers(int ctl, int back, int iters, pid_t *pids,
 {
 	int i, j, err;
 
-	*owner = mmap(NULL, MAX_DEVICES * sizeof(int), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	*owner = mmap(NULL, LOOP_MAX_DEVICES * sizeof(int),
+		      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
 	if (*owner == MAP_FAILED)
 		return -errno;
 	for (i = 0; i < NR_WORKERS; i++) {
@@ -631,7 +621,7 @@ static int start_workers(int ctl, int back, int iters, pid_t *pids,
 				kill(pids[j], SIGKILL);
 				waitpid(pids[j], NULL, 0);
 			}
-			munmap(*owner, MAX_DEVICES * sizeof(int));
+			munmap(*owner, LOOP_MAX_DEVICES * sizeof(int));
 			*owner = MAP_FAILED;
 			return err;
 		}
@@ -647,7 +637,8 @@ TEST_F_TIMEOUT(alloc, concurrent_never_shared, 170)
 	pid_t pids[NR_WORKERS];
 	int i, status, iters = alloc_iters();
 
-	ASSERT_EQ(0, start_workers(self->ctl, self->back, iters, pids, &owner));
+	ASSERT_EQ(0, start_workers(self->lo.ctl, self->lo.backfd, iters,
+				   pids, &owner));
 	for (i = 0; i < NR_WORKERS; i++) {
 		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
 		EXPECT_TRUE(WIFEXITED(status));
@@ -655,7 +646,7 @@ TEST_F_TIMEOUT(alloc, concurrent_never_shared, 170)
 		EXPECT_EQ(0, WEXITSTATUS(status))
 			TH_LOG("worker %d exit %d", i, WEXITSTATUS(status));
 	}
-	munmap(owner, MAX_DEVICES * sizeof(int));
+	munmap(owner, LOOP_MAX_DEVICES * sizeof(int));
 	EXPECT_EQ(0, count_bound()) TH_LOG("devices left bound");
 }
 
@@ -666,7 +657,7 @@ TEST_F_TIMEOUT(alloc, killed_callers_leak_nothing, 120)
 	int *owner;
 	int i, status;
 
-	ASSERT_EQ(0, start_workers(self->ctl, self->back, INT_MAX, pids,
+	ASSERT_EQ(0, start_workers(self->lo.ctl, self->lo.backfd, INT_MAX, pids,
 				   &owner));
 	loop_msleep(2000);
 	for (i = 0; i < NR_WORKERS; i++)
@@ -677,7 +668,7 @@ TEST_F_TIMEOUT(alloc, killed_callers_leak_nothing, 120)
 			TH_LOG("worker %d ended early: exit %d", i,
 			       WEXITSTATUS(status));
 	}
-	munmap(owner, MAX_DEVICES * sizeof(int));
+	munmap(owner, LOOP_MAX_DEVICES * sizeof(int));
 	EXPECT_EQ(0, count_bound()) TH_LOG("devices left bound");
 }
 
@@ -689,12 +680,9 @@ TEST_F_TIMEOUT(alloc, killed_callers_leak_nothing, 120)
  * /dev/loopN keep theirs), or root without CAP_SYS_ADMIN.
  */
 FIXTURE(unpriv) {
-	int ctl;
-	int back;
+	struct loop_fixture lo;	/* no device, a sparse backing file */
 	mode_t ctl_mode;	/* /dev/loop-control's, to put back */
 	bool chmodded;
-	char path[PATH_MAX];
-	struct loop_snap snap;
 };
 
 FIXTURE_VARIANT(unpriv) {
@@ -711,24 +699,13 @@ FIXTURE_VARIANT_ADD(unpriv, no_cap_sys_admin) {
 
 FIXTURE_SETUP(unpriv)
 {
-	const char *why = loop_not_ready();
 	struct stat st;
 
-	self->ctl = -1;
-	self->back = -1;
 	self->chmodded = false;
-	self->path[0] = '\0';
-	if (why)
-		SKIP(return, "%s", why);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	if (ioctl(self->ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
-	    errno == LOOP_CTL_UNKNOWN_ERRNO)
-		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	loop_snap_take(&self->snap);
-	self->back = loop_backing_create(self->path, sizeof(self->path),
-					 BACKING_SIZE, 0);
-	ASSERT_LE(0, self->back);
+	if (!loop_fixture_start(_metadata, &self->lo, LOOP_FIX_BACKING, 0))
+		return;
+	if (skip_without_ctl_configure(_metadata, &self->lo))
+		return;
 	ASSERT_EQ(0, stat(LOOP_CTL_PATH, &st));
 	self->ctl_mode = st.st_mode & 07777;
 	if (variant->nobody) {
@@ -742,14 +719,7 @@ FIXTURE_TEARDOWN(unpriv)
 {
 	if (self->chmodded)
 		EXPECT_EQ(0, chmod(LOOP_CTL_PATH, self->ctl_mode));
-	if (self->back >= 0)
-		close(self->back);
-	if (self->path[0])
-		unlink(self->path);
-	if (self->ctl >= 0) {
-		close(self->ctl);
-		EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	}
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 static int drop_cap_sys_admin(void)
@@ -809,7 +779,7 @@ TEST_F(unpriv, configure_needs_cap_sys_admin)
 			_exit(0);
 		res->get_free = loop_ctl_get_free(ctl);
 		/* Should it bind, exiting unbinds it again. */
-		res->configure = alloc_bind(ctl, self->back,
+		res->configure = alloc_bind(ctl, self->lo.backfd,
 					    LO_FLAGS_AUTOCLEAR);
 		_exit(0);
 	}
@@ -843,17 +813,16 @@ out:
  */
 /* What a strict test holds, in a plain struct that helpers can take. */
 struct strict_state {
-	int ctl;
-	int back;		/* a tmpfs file */
+	/*
+	 * A tmpfs backing file; nr is GET_FREE's device, then the bound one,
+	 * and fd the bound device.
+	 */
+	struct loop_fixture lo;
 	int ramfd;		/* a ramfs file: no direct I/O */
-	int fd;			/* the bound device */
-	int nr;			/* GET_FREE's device, then the bound one */
 	int devs;		/* devices before the test */
 	int bound;		/* ... of which bound */
-	char path[PATH_MAX];
 	char ramdir[PATH_MAX];
 	char ramfile[PATH_MAX + 16];
-	struct loop_snap snap;
 };
 
 FIXTURE(strict) {
@@ -874,31 +843,21 @@ FIXTURE_VARIANT_ADD(strict, ctl_configure) {
 
 FIXTURE_SETUP(strict)
 {
-	const char *why = loop_not_ready();
+	long nr;
 
-	self->s.ctl = -1;
-	self->s.back = -1;
 	self->s.ramfd = -1;
-	self->s.fd = -1;
-	self->s.nr = -1;
-	self->s.path[0] = '\0';
 	self->s.ramdir[0] = '\0';
 	self->s.ramfile[0] = '\0';
-	if (why)
-		SKIP(return, "%s", why);
-	self->s.ctl = loop_ctl_open();
-	ASSERT_LE(0, self->s.ctl);
-	if (variant->ctl && ioctl(self->s.ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
-	    errno == LOOP_CTL_UNKNOWN_ERRNO)
-		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	loop_snap_take(&self->s.snap);
-	self->s.nr = loop_ctl_get_free(self->s.ctl);
-	ASSERT_LE(0, self->s.nr);
+	if (!loop_fixture_start(_metadata, &self->s.lo, LOOP_FIX_BACKING, 0))
+		return;
+	if (variant->ctl && skip_without_ctl_configure(_metadata, &self->s.lo))
+		return;
+	/* Not opened: LOOP_CTL_CONFIGURE is to take this very device. */
+	nr = loop_ctl_get_free(self->s.lo.ctl);
+	ASSERT_LE(0, nr);
+	self->s.lo.nr = nr;
 	self->s.devs = count_devices();
 	self->s.bound = count_bound();
-	self->s.back = loop_backing_create(self->s.path, sizeof(self->s.path),
-					   BACKING_SIZE, 0);
-	ASSERT_LE(0, self->s.back);
 
 	snprintf(self->s.ramdir, sizeof(self->s.ramdir),
 		 "%s/ksft-loop-ramfs-XXXXXX", loop_tmpdir());
@@ -910,7 +869,7 @@ FIXTURE_SETUP(strict)
 	snprintf(self->s.ramfile, sizeof(self->s.ramfile), "%s/backing",
 		 self->s.ramdir);
 	self->s.ramfd = open(self->s.ramfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (self->s.ramfd < 0 || ftruncate(self->s.ramfd, BACKING_SIZE)) {
+	if (self->s.ramfd < 0 || ftruncate(self->s.ramfd, LOOP_BACKING_SIZE)) {
 		umount2(self->s.ramdir, MNT_DETACH);
 		rmdir(self->s.ramdir);
 		ASSERT_TRUE(false) TH_LOG("cannot make a file on ramfs");
@@ -919,27 +878,20 @@ FIXTURE_SETUP(strict)
 
 FIXTURE_TEARDOWN(strict)
 {
-	if (self->s.fd >= 0)
-		close(self->s.fd);
-	if (self->s.ctl >= 0)
-		EXPECT_EQ(0, loop_snap_restore(&self->s.snap));
+	/* Unbind first: a device may be bound to the ramfs file. */
+	EXPECT_EQ(0, loop_fixture_teardown(&self->s.lo));
 	if (self->s.ramfd >= 0) {
 		close(self->s.ramfd);
 		unlink(self->s.ramfile);
 		umount2(self->s.ramdir, MNT_DETACH);
 		rmdir(self->s.ramdir);
 	}
-	if (self->s.back >= 0)
-		close(self->s.back);
-	if (self->s.path[0])
-		unlink(self->s.path);
-	if (self->s.ctl >= 0)
-		close(self->s.ctl);
 }
 
 /*
  * Bind @backfd with @flags the variant's way.  The fd for the device goes
- * to self->s.fd, its number to self->s.nr, its status to @info.  0 or -errno.
+ * to self->lo.fd, its number to self->lo.nr, its status to @info.  0 or
+ * -errno.
  */
 static int strict_bind(struct strict_state *self, bool ctl, int backfd,
 		       uint32_t flags, struct loop_info64 *info)
@@ -947,11 +899,11 @@ static int strict_bind(struct strict_state *self, bool ctl, int backfd,
 	int fd, ret;
 
 	if (ctl) {
-		fd = alloc_bind(self->ctl, backfd, flags);
+		fd = alloc_bind(self->lo.ctl, backfd, flags);
 		if (fd < 0)
 			return fd;
 	} else {
-		fd = loop_open(self->nr, O_RDWR);
+		fd = loop_open(self->lo.nr, O_RDWR);
 		if (fd < 0)
 			return fd;
 		ret = loop_configure(fd, backfd, flags, 0, 0, 0, NULL);
@@ -960,10 +912,10 @@ static int strict_bind(struct strict_state *self, bool ctl, int backfd,
 			return ret;
 		}
 	}
-	self->fd = fd;
+	self->lo.fd = fd;
 	ret = loop_get_status64(fd, info);
 	if (!ret)
-		self->nr = info->lo_number;
+		self->lo.nr = info->lo_number;
 	return ret;
 }
 
@@ -975,8 +927,8 @@ static void expect_unchanged(struct __test_metadata *_metadata,
 		TH_LOG("a failed bind left a device bound");
 	EXPECT_EQ(self->devs, count_devices())
 		TH_LOG("a failed bind added a device or lost one");
-	EXPECT_EQ(self->nr, loop_ctl_get_free(self->ctl))
-		TH_LOG("loop%d is no longer the free device", self->nr);
+	EXPECT_EQ(self->lo.nr, loop_ctl_get_free(self->lo.ctl))
+		TH_LOG("loop%d is no longer the free device", self->lo.nr);
 }
 
 #define STRICT_UNSUPPORTED \
@@ -1014,7 +966,7 @@ TEST_F(strict, dio_dropped_without_strict)
 	if (ret)
 		return;
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_DIRECT_IO);
-	EXPECT_EQ(0, loop_sysfs_ll(self->s.nr, "loop/dio"));
+	EXPECT_EQ(0, loop_sysfs_ll(self->s.lo.nr, "loop/dio"));
 }
 
 /* A read-only fd makes a read-only device: EROFS unless that was asked. */
@@ -1023,7 +975,7 @@ TEST_F(strict, read_only_unasked)
 	struct loop_info64 info;
 	int rofd, ret;
 
-	rofd = open(self->s.path, O_RDONLY | O_CLOEXEC);
+	rofd = open(self->s.lo.backing, O_RDONLY | O_CLOEXEC);
 	EXPECT_LE(0, rofd);
 	if (rofd < 0)
 		return;
@@ -1055,7 +1007,7 @@ TEST_F(strict, not_stored)
 	struct loop_info64 info;
 	int ret;
 
-	ret = strict_bind(&self->s, variant->ctl, self->s.back,
+	ret = strict_bind(&self->s, variant->ctl, self->s.lo.backfd,
 			  LO_FLAGS_STRICT, &info);
 	if (ret == -EINVAL && !variant->ctl)
 		SKIP(return, STRICT_UNSUPPORTED);
@@ -1064,7 +1016,7 @@ TEST_F(strict, not_stored)
 		return;
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_STRICT);
 	EXPECT_EQ(0, info.lo_flags & LO_FLAGS_READ_ONLY);
-	EXPECT_EQ(BACKING_SIZE, loop_dev_size(self->s.fd));
+	EXPECT_EQ(LOOP_BACKING_SIZE, loop_dev_size(self->s.lo.fd));
 }
 
 TEST_HARNESS_MAIN

@@ -5,10 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
-#include <signal.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/swap.h>
 #include <sys/wait.h>
 #include <linux/aio_abi.h>
@@ -16,41 +13,37 @@
 
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
+#include "loop_backing.h"
 
-#define BACKING_SIZE	(1024 * 1024)
 #define FILL		0xa5
 
-/* pwrite/pread all of @len or fail; returns 0 or -errno (-EIO if short). */
-static int full_pwrite(int fd, const void *buf, size_t len, off_t pos)
+/* pwrite (@wr) or pread all of @len or fail: 0 or -errno (-EIO if short). */
+static int full_pio(int fd, char *buf, size_t len, off_t pos, bool wr)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, buf, len, pos);
+		ssize_t n = wr ? pwrite(fd, buf, len, pos) :
+				 pread(fd, buf, len, pos);
 
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			return -EIO;
-		buf = (const char *)buf + n;
+		buf += n;
 		len -= n;
 		pos += n;
 	}
 	return 0;
 }
 
+static int full_pwrite(int fd, const void *buf, size_t len, off_t pos)
+{
+	/* full_pio() stores into @buf only when it reads. */
+	return full_pio(fd, (char *)buf, len, pos, true);
+}
+
 static int full_pread(int fd, void *buf, size_t len, off_t pos)
 {
-	while (len) {
-		ssize_t n = pread(fd, buf, len, pos);
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf = (char *)buf + n;
-		len -= n;
-		pos += n;
-	}
-	return 0;
+	return full_pio(fd, buf, len, pos, false);
 }
 
 static void *aligned_buf(size_t len)
@@ -65,12 +58,7 @@ static void *aligned_buf(size_t len)
 /* --- placement: offset and sizelimit ---------------------------------- */
 
 FIXTURE(place) {
-	int ctl;
-	int nr;
-	int fd;
-	int backfd;
-	char backing[PATH_MAX];
-	struct loop_snap snap;
+	struct loop_fixture lo;
 };
 
 FIXTURE_VARIANT(place) {
@@ -80,12 +68,12 @@ FIXTURE_VARIANT(place) {
 };
 
 FIXTURE_VARIANT_ADD(place, whole_file) {
-	.size = BACKING_SIZE,
+	.size = LOOP_BACKING_SIZE,
 };
 
 FIXTURE_VARIANT_ADD(place, offset_4k) {
 	.offset = 4096,
-	.size = BACKING_SIZE - 4096,
+	.size = LOOP_BACKING_SIZE - 4096,
 };
 
 FIXTURE_VARIANT_ADD(place, offset_512_sizelimit_8k) {
@@ -102,40 +90,12 @@ FIXTURE_VARIANT_ADD(place, offset_64k_sizelimit_128k) {
 
 FIXTURE_SETUP(place)
 {
-	long nr;
-
-	self->ctl = -1;
-	self->nr = -1;
-	self->fd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	nr = loop_ctl_get_free(self->ctl);
-	ASSERT_LE(0, nr);
-	self->nr = nr;
-	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
-					   BACKING_SIZE, FILL);
-	ASSERT_LE(0, self->backfd);
-	self->fd = loop_open(self->nr, O_RDWR);
-	ASSERT_LE(0, self->fd);
+	loop_fixture_start(_metadata, &self->lo, LOOP_FIX_ALL, FILL);
 }
 
 FIXTURE_TEARDOWN(place)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	if (self->ctl >= 0)
-		close(self->ctl);
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 }
 
 /* Device bytes land at offset in the file, and nothing outside the window. */
@@ -144,32 +104,33 @@ TEST_F(place, writes_land_at_offset)
 	size_t size = variant->size;
 	unsigned char *buf, *file;
 
-	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, variant->offset,
-				    variant->sizelimit, 0, NULL));
-	ASSERT_EQ(variant->size, loop_dev_size(self->fd));
+	ASSERT_EQ(0, loop_configure(self->lo.fd, self->lo.backfd, 0,
+				    variant->offset, variant->sizelimit, 0,
+				    NULL));
+	ASSERT_EQ(variant->size, loop_dev_size(self->lo.fd));
 
 	buf = malloc(size);
-	file = malloc(BACKING_SIZE);
+	file = malloc(LOOP_BACKING_SIZE);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, file);
 
 	loop_pattern_fill(buf, size, 0, 1);
-	ASSERT_EQ(0, full_pwrite(self->fd, buf, size, 0));
-	ASSERT_EQ(0, fsync(self->fd)) TH_LOG("fsync of the device failed");
+	ASSERT_EQ(0, full_pwrite(self->lo.fd, buf, size, 0));
+	ASSERT_EQ(0, fsync(self->lo.fd)) TH_LOG("fsync of the device failed");
 
-	ASSERT_EQ(0, full_pread(self->backfd, file, BACKING_SIZE, 0));
+	ASSERT_EQ(0, full_pread(self->lo.backfd, file, LOOP_BACKING_SIZE, 0));
 	EXPECT_EQ(-1, loop_mem_check(file, variant->offset, FILL))
 		TH_LOG("bytes before the offset were overwritten");
 	EXPECT_EQ(-1, loop_pattern_check(file + variant->offset, size, 0, 1))
 		TH_LOG("device data is not at offset %llu in the file",
 		       (unsigned long long)variant->offset);
 	EXPECT_EQ(-1, loop_mem_check(file + variant->offset + size,
-				     BACKING_SIZE - variant->offset - size,
+				     LOOP_BACKING_SIZE - variant->offset - size,
 				     FILL))
 		TH_LOG("bytes past the sizelimit were overwritten");
 
 	/* Writing at the end of the device is refused. */
-	EXPECT_EQ(-1, pwrite(self->fd, buf, 512, size));
+	EXPECT_EQ(-1, pwrite(self->lo.fd, buf, 512, size));
 	EXPECT_EQ(ENOSPC, errno);
 	free(buf);
 	free(file);
@@ -185,16 +146,17 @@ TEST_F(place, reads_see_file)
 	buf = malloc(size);
 	ASSERT_NE(NULL, buf);
 	loop_pattern_fill(buf, size, 0, 2);
-	ASSERT_EQ(0, full_pwrite(self->backfd, buf, size, variant->offset));
+	ASSERT_EQ(0, full_pwrite(self->lo.backfd, buf, size, variant->offset));
 
-	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, variant->offset,
-				    variant->sizelimit, 0, NULL));
+	ASSERT_EQ(0, loop_configure(self->lo.fd, self->lo.backfd, 0,
+				    variant->offset, variant->sizelimit, 0,
+				    NULL));
 	memset(buf, 0, size);
-	ASSERT_EQ(0, full_pread(self->fd, buf, size, 0));
+	ASSERT_EQ(0, full_pread(self->lo.fd, buf, size, 0));
 	EXPECT_EQ(-1, loop_pattern_check(buf, size, 0, 2))
 		TH_LOG("device reads do not match the file at offset %llu",
 		       (unsigned long long)variant->offset);
-	EXPECT_EQ(0, pread(self->fd, &tail, 1, size))
+	EXPECT_EQ(0, pread(self->lo.fd, &tail, 1, size))
 		TH_LOG("reading at the end of the device is end of file");
 	free(buf);
 }
@@ -202,54 +164,46 @@ TEST_F(place, reads_see_file)
 /* --- everything else on one plain device ------------------------------ */
 
 FIXTURE(io) {
-	int ctl;
-	int nr;
-	int fd;
+	struct loop_fixture lo;
 	int dfd;		/* O_DIRECT opener, when a test wants one */
-	int backfd;
-	char backing[PATH_MAX];
-	struct loop_snap snap;
 };
 
 FIXTURE_SETUP(io)
 {
-	long nr;
-
-	self->ctl = -1;
-	self->nr = -1;
-	self->fd = -1;
 	self->dfd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	nr = loop_ctl_get_free(self->ctl);
-	ASSERT_LE(0, nr);
-	self->nr = nr;
-	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
-					   BACKING_SIZE, FILL);
-	ASSERT_LE(0, self->backfd);
-	self->fd = loop_open(self->nr, O_RDWR);
-	ASSERT_LE(0, self->fd);
+	loop_fixture_start(_metadata, &self->lo, LOOP_FIX_ALL, FILL);
 }
 
 FIXTURE_TEARDOWN(io)
 {
 	if (self->dfd >= 0)
 		close(self->dfd);
-	if (self->fd >= 0)
-		close(self->fd);
-	EXPECT_EQ(0, loop_snap_restore(&self->snap));
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	if (self->ctl >= 0)
-		close(self->ctl);
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
+}
+
+/*
+ * @buf, all of the device or of the backing file read back, holds zeroes
+ * where @range says (@zeroes says why, if not) and FILL after them.
+ */
+static void io_expect_zeroed(struct __test_metadata *_metadata,
+			     const unsigned char *buf, const uint64_t *range,
+			     const char *zeroes)
+{
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
+		TH_LOG("%s", zeroes);
+	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
+				     LOOP_BACKING_SIZE - range[0] - range[1],
+				     FILL));
+}
+
+/* Read all of the device into @buf: FILL, but zeroes in @range. */
+static void io_expect_dev_zeroed(struct __test_metadata *_metadata, int fd,
+				 unsigned char *buf, const uint64_t *range,
+				 const char *zeroes)
+{
+	ASSERT_EQ(0, full_pread(fd, buf, LOOP_BACKING_SIZE, 0));
+	EXPECT_EQ(-1, loop_mem_check(buf, range[0], FILL));
+	io_expect_zeroed(_metadata, buf, range, zeroes);
 }
 
 /* fsync on the device pushes buffered writes into the backing file. */
@@ -257,13 +211,13 @@ TEST_F(io, fsync_reaches_file)
 {
 	unsigned char buf[8192];
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
 	loop_pattern_fill(buf, sizeof(buf), 40960, 3);
-	ASSERT_EQ(0, full_pwrite(self->fd, buf, sizeof(buf), 40960));
-	ASSERT_EQ(0, fsync(self->fd));
+	ASSERT_EQ(0, full_pwrite(self->lo.fd, buf, sizeof(buf), 40960));
+	ASSERT_EQ(0, fsync(self->lo.fd));
 
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(0, full_pread(self->backfd, buf, sizeof(buf), 40960));
+	ASSERT_EQ(0, full_pread(self->lo.backfd, buf, sizeof(buf), 40960));
 	EXPECT_EQ(-1, loop_pattern_check(buf, sizeof(buf), 40960, 3))
 		TH_LOG("after fsync the file must hold what was written");
 }
@@ -273,14 +227,14 @@ TEST_F(io, last_close_reaches_file)
 {
 	unsigned char buf[4096];
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
 	loop_pattern_fill(buf, sizeof(buf), 8192, 4);
-	ASSERT_EQ(0, full_pwrite(self->fd, buf, sizeof(buf), 8192));
-	close(self->fd);
-	self->fd = -1;
+	ASSERT_EQ(0, full_pwrite(self->lo.fd, buf, sizeof(buf), 8192));
+	close(self->lo.fd);
+	self->lo.fd = -1;
 
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(0, full_pread(self->backfd, buf, sizeof(buf), 8192));
+	ASSERT_EQ(0, full_pread(self->lo.backfd, buf, sizeof(buf), 8192));
 	EXPECT_EQ(-1, loop_pattern_check(buf, sizeof(buf), 8192, 4));
 }
 
@@ -292,32 +246,30 @@ TEST_F(io, discard_punches_hole)
 	struct stat before, after;
 	off_t hole;
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
-	EXPECT_LT(0, loop_sysfs_ll(self->nr, "queue/discard_max_bytes"))
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
+	EXPECT_LT(0, loop_sysfs_ll(self->lo.nr, "queue/discard_max_bytes"))
 		TH_LOG("a tmpfs-backed device advertises discard");
-	ASSERT_EQ(0, fstat(self->backfd, &before));
-	hole = lseek(self->backfd, 0, SEEK_HOLE);
-	ASSERT_EQ(BACKING_SIZE, hole) TH_LOG("the file starts fully allocated");
+	ASSERT_EQ(0, fstat(self->lo.backfd, &before));
+	hole = lseek(self->lo.backfd, 0, SEEK_HOLE);
+	ASSERT_EQ(LOOP_BACKING_SIZE, hole)
+		TH_LOG("the file starts fully allocated");
 
-	ASSERT_EQ(0, loop_ioctl_ptr(self->fd, BLKDISCARD, range));
+	ASSERT_EQ(0, loop_ioctl_ptr(self->lo.fd, BLKDISCARD, range));
 
-	ASSERT_EQ(0, fstat(self->backfd, &after));
-	EXPECT_EQ(BACKING_SIZE, after.st_size) TH_LOG("discard keeps the size");
+	ASSERT_EQ(0, fstat(self->lo.backfd, &after));
+	EXPECT_EQ(LOOP_BACKING_SIZE, after.st_size)
+		TH_LOG("discard keeps the size");
 	EXPECT_GE(before.st_blocks - (blkcnt_t)(range[1] / 512), after.st_blocks)
 		TH_LOG("st_blocks %lld -> %lld: no space was freed",
 		       (long long)before.st_blocks, (long long)after.st_blocks);
-	EXPECT_EQ((off_t)range[0], lseek(self->backfd, 0, SEEK_HOLE));
+	EXPECT_EQ((off_t)range[0], lseek(self->lo.backfd, 0, SEEK_HOLE));
 	EXPECT_EQ((off_t)(range[0] + range[1]),
-		  lseek(self->backfd, range[0], SEEK_DATA));
+		  lseek(self->lo.backfd, range[0], SEEK_DATA));
 
-	buf = malloc(BACKING_SIZE);
+	buf = malloc(LOOP_BACKING_SIZE);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, full_pread(self->fd, buf, BACKING_SIZE, 0));
-	EXPECT_EQ(-1, loop_mem_check(buf, range[0], FILL));
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
-		TH_LOG("discarded blocks must read back as zeroes");
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
-				     BACKING_SIZE - range[0] - range[1], FILL));
+	io_expect_dev_zeroed(_metadata, self->lo.fd, buf, range,
+			     "discarded blocks must read back as zeroes");
 	free(buf);
 }
 
@@ -327,24 +279,18 @@ TEST_F(io, zeroout)
 	uint64_t range[2] = { 128 * 1024, 64 * 1024 };
 	unsigned char *buf;
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
-	ASSERT_EQ(0, loop_ioctl_ptr(self->fd, BLKZEROOUT, range));
-	ASSERT_EQ(0, fsync(self->fd));
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
+	ASSERT_EQ(0, loop_ioctl_ptr(self->lo.fd, BLKZEROOUT, range));
+	ASSERT_EQ(0, fsync(self->lo.fd));
 
-	buf = malloc(BACKING_SIZE);
+	buf = malloc(LOOP_BACKING_SIZE);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, full_pread(self->fd, buf, BACKING_SIZE, 0));
-	EXPECT_EQ(-1, loop_mem_check(buf, range[0], FILL));
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
-		TH_LOG("BLKZEROOUT range must read back as zeroes");
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
-				     BACKING_SIZE - range[0] - range[1], FILL));
+	io_expect_dev_zeroed(_metadata, self->lo.fd, buf, range,
+			     "BLKZEROOUT range must read back as zeroes");
 
-	ASSERT_EQ(0, full_pread(self->backfd, buf, BACKING_SIZE, 0));
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0], range[1], 0))
-		TH_LOG("the backing file must hold the zeroes");
-	EXPECT_EQ(-1, loop_mem_check(buf + range[0] + range[1],
-				     BACKING_SIZE - range[0] - range[1], FILL));
+	ASSERT_EQ(0, full_pread(self->lo.backfd, buf, LOOP_BACKING_SIZE, 0));
+	io_expect_zeroed(_metadata, buf, range,
+			 "the backing file must hold the zeroes");
 	free(buf);
 }
 
@@ -355,9 +301,9 @@ TEST_F(io, block_size_4096_direct)
 	off_t pos = 3 * 4096;
 	unsigned char *buf, *file;
 
-	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, 0, 0, 4096,
+	ASSERT_EQ(0, loop_configure(self->lo.fd, self->lo.backfd, 0, 0, 0, 4096,
 				    NULL));
-	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	self->dfd = loop_open(self->lo.nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->dfd);
 
 	buf = aligned_buf(len);
@@ -371,7 +317,7 @@ TEST_F(io, block_size_4096_direct)
 	ASSERT_EQ(0, full_pread(self->dfd, buf, len, pos));
 	EXPECT_EQ(-1, loop_pattern_check(buf, len, pos, 5));
 
-	ASSERT_EQ(0, full_pread(self->backfd, file, len, pos));
+	ASSERT_EQ(0, full_pread(self->lo.backfd, file, len, pos));
 	EXPECT_EQ(-1, loop_pattern_check(file, len, pos, 5))
 		TH_LOG("O_DIRECT writes must reach the backing file");
 
@@ -392,11 +338,11 @@ TEST_F(io, backing_file_shrinks)
 	unsigned char *buf;
 	ssize_t n;
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd));
-	ASSERT_EQ(0, ftruncate(self->backfd, BACKING_SIZE / 2));
-	ASSERT_EQ(0, loop_ioctl(self->fd, BLKFLSBUF, 0));
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
+	ASSERT_EQ(0, ftruncate(self->lo.backfd, LOOP_BACKING_SIZE / 2));
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, BLKFLSBUF, 0));
 
-	self->dfd = loop_open(self->nr, O_RDONLY | O_DIRECT);
+	self->dfd = loop_open(self->lo.nr, O_RDONLY | O_DIRECT);
 	ASSERT_LE(0, self->dfd);
 	buf = aligned_buf(4096);
 	ASSERT_NE(NULL, buf);
@@ -405,7 +351,7 @@ TEST_F(io, backing_file_shrinks)
 	EXPECT_EQ(-1, loop_mem_check(buf, 4096, FILL));
 
 	memset(buf, 0x77, 4096);
-	n = pread(self->dfd, buf, 4096, 3 * BACKING_SIZE / 4);
+	n = pread(self->dfd, buf, 4096, 3 * LOOP_BACKING_SIZE / 4);
 	if (n < 0) {
 		EXPECT_EQ(EIO, errno)
 			TH_LOG("reading past the file's end: %s",
@@ -415,46 +361,14 @@ TEST_F(io, backing_file_shrinks)
 			TH_LOG("data past the file's end must read as zeroes");
 	}
 
-	EXPECT_EQ(0, loop_ioctl(self->fd, LOOP_SET_CAPACITY, 0));
-	EXPECT_EQ(BACKING_SIZE / 2, loop_dev_size(self->fd));
+	EXPECT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_CAPACITY, 0));
+	EXPECT_EQ(LOOP_BACKING_SIZE / 2, loop_dev_size(self->lo.fd));
 	free(buf);
 }
 
 /* --- backing files: tmpfs and ext4, direct and buffered, in a cgroup ----- */
 
-#define EXT4_BACKING_SIZE	(16 * 1024 * 1024)
-#define CGROUP_ROOT		"/sys/fs/cgroup"
-
-/* What a backing test sets up, in a plain struct so helpers can take it. */
-struct backing_state {
-	/* the variant: where the backing file lives, cgroup, LO_FLAGS_* */
-	bool ext4;
-	bool on_loop;
-	bool cgroup;
-	uint32_t lo_flags;
-	int ctl;
-	int nr;
-	int fd;
-	int dfd;
-	int backfd;
-	char backing[PATH_MAX];
-	/* ext4 variant: image file, its loop device, the mount point */
-	int imgfd;
-	char image[PATH_MAX];
-	char mnt[PATH_MAX];
-	bool mounted;
-	/* cgroup variant: our cgroup; whether we joined it, mounted cgroup2 */
-	char cg[64];
-	bool cg_entered;
-	bool cg_mounted;
-	/* the process that runs the test and holds its descriptors */
-	pid_t owner;
-	/* writeback test: busy children, and the writeback setting to restore */
-	pid_t spinner[2];
-	const char *dirty_knob;
-	char dirty_bg[32];
-	struct loop_snap snap;
-};
+/* struct backing_state and the helpers that set it up are in loop_backing.h. */
 
 FIXTURE(backing) {
 	struct backing_state s;
@@ -500,332 +414,19 @@ FIXTURE_VARIANT_ADD(backing, ext4_buffered_cgroup) {
 	.ext4 = true, .lo_flags = 0, .cgroup = true,
 };
 
-/*
- * Bind another loop device to a new tmpfs image of @size bytes.  Returns a
- * descriptor of that device, with its number in @nr, or -errno.
- */
-static int backing_lower_setup(struct backing_state *s, off_t size, long *nr)
-{
-	int fd, ret;
-
-	s->imgfd = loop_backing_create(s->image, sizeof(s->image), size, 0);
-	if (s->imgfd < 0)
-		return s->imgfd;
-	*nr = loop_ctl_get_free(s->ctl);
-	if (*nr < 0)
-		return *nr;
-	fd = loop_open(*nr, O_RDWR);
-	if (fd < 0)
-		return fd;
-	ret = loop_ioctl(fd, LOOP_SET_FD, s->imgfd);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
-/*
- * Put an ext4 file system on a loop device over a tmpfs image, mount it and
- * create the backing file there.  Returns its descriptor or -errno; -ENOENT
- * when there is no mkfs.ext4, -ENODEV when the kernel has no ext4.
- */
-static int backing_ext4_setup(struct backing_state *s)
-{
-	const char *mkfs = getenv("MKFS_EXT4");
-	char cmd[PATH_MAX + 128];
-	long nr;
-	int fd;
-
-	if (!mkfs || !*mkfs)
-		mkfs = "/usr/real/bin/mkfs.ext4";
-	if (access(mkfs, X_OK))
-		return -ENOENT;
-	if (system("modprobe ext4 >/dev/null 2>&1") == -1)
-		return -ENODEV;
-
-	fd = backing_lower_setup(s, 32 << 20, &nr);
-	if (fd < 0)
-		return fd;
-	close(fd);
-
-	snprintf(cmd, sizeof(cmd), "%s -q -F /dev/loop%ld >/dev/null 2>&1",
-		 mkfs, nr);
-	if (system(cmd) != 0)
-		return -EIO;
-	snprintf(s->mnt, sizeof(s->mnt), "%s/ksft-loop-mnt-XXXXXX",
-		 loop_tmpdir());
-	if (!mkdtemp(s->mnt)) {
-		s->mnt[0] = '\0';
-		return -errno;
-	}
-	snprintf(cmd, sizeof(cmd), "/dev/loop%ld", nr);
-	if (mount(cmd, s->mnt, "ext4", 0, NULL))
-		return -errno;
-	s->mounted = true;
-
-	snprintf(s->backing, sizeof(s->backing), "%.1024s/backing", s->mnt);
-	fd = open(s->backing, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (fallocate(fd, 0, 0, EXT4_BACKING_SIZE)) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
-}
-
-/* Write @val to @dir/@file; 0 or -errno. */
-static int write_str(const char *dir, const char *file, const char *val)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-/* The value of @key in a flat-keyed cgroup file, or -errno. */
-static long long cgroup_stat(const char *dir, const char *file,
-			     const char *key)
-{
-	char path[PATH_MAX], buf[8192], *line;
-	size_t klen = strlen(key);
-	int ret;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	ret = loop_read_file(path, buf, sizeof(buf));
-	if (ret < 0)
-		return ret;
-	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-		if (!strncmp(line, key, klen) && line[klen] == ' ')
-			return atoll(line + klen + 1);
-	}
-	return -ENOENT;
-}
-
-/*
- * Move this process into a new cgroup with the io and memory controllers,
- * so that its I/O is charged there.  -EOPNOTSUPP if there are none.
- */
-static int backing_enter_cgroup(struct backing_state *s)
-{
-	char buf[512];
-	int ret;
-
-	/* Words, space separated, with a space at either end. */
-	buf[0] = ' ';
-	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK)) {
-		if (mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
-			return -EOPNOTSUPP;
-		s->cg_mounted = true;
-	}
-	ret = loop_read_file(CGROUP_ROOT "/cgroup.controllers", buf + 1,
-			     sizeof(buf) - 2);
-	if (ret < 0)
-		return ret;
-	strcat(buf, " ");
-	if (!strstr(buf, " io ") || !strstr(buf, " memory "))
-		return -EOPNOTSUPP;
-	ret = write_str(CGROUP_ROOT, "cgroup.subtree_control", "+io +memory");
-	if (ret)
-		return ret;
-
-	snprintf(s->cg, sizeof(s->cg), CGROUP_ROOT "/ksft-loop-XXXXXX");
-	if (!mkdtemp(s->cg)) {
-		s->cg[0] = '\0';
-		return -errno;
-	}
-	ret = write_str(s->cg, "cgroup.procs", "0");
-	if (ret)
-		return ret;
-	s->cg_entered = true;
-	return 0;
-}
-
-/* Why a backing test cannot run here, or NULL if it can. */
-static const char *backing_unavailable(int ret)
-{
-	switch (ret) {
-	case -ENOENT:
-		return "no mkfs.ext4 (set MKFS_EXT4)";
-	case -ENODEV:
-		return "ext4 is not available";
-	case -EOPNOTSUPP:
-		return "no cgroup2 with the io and memory controllers";
-	}
-	return NULL;
-}
-
-/*
- * The backing file, and the device under test bound to it, as the variant
- * says.  Done from the test body, not the setup, so that the teardown
- * undoes whatever part of it succeeded.
- */
-static int backing_prepare(struct backing_state *s)
-{
-	long nr;
-	int ret;
-
-	if (s->cgroup) {
-		ret = backing_enter_cgroup(s);
-		if (ret)
-			return ret;
-	}
-	if (s->ext4)
-		s->backfd = backing_ext4_setup(s);
-	else if (s->on_loop)
-		s->backfd = backing_lower_setup(s, BACKING_SIZE, &nr);
-	else
-		s->backfd = loop_backing_create(s->backing, sizeof(s->backing),
-						BACKING_SIZE, 0);
-	if (s->backfd < 0)
-		return s->backfd;
-
-	nr = loop_ctl_get_free(s->ctl);
-	if (nr < 0)
-		return nr;
-	s->nr = nr;
-	s->fd = loop_open(s->nr, O_RDWR);
-	if (s->fd < 0)
-		return s->fd;
-	return loop_configure(s->fd, s->backfd, s->lo_flags, 0, 0, 0, NULL);
-}
-
 FIXTURE_SETUP(backing)
 {
 	struct backing_state *s = &self->s;
 
-	s->ext4 = variant->ext4;
-	s->on_loop = variant->on_loop;
-	s->cgroup = variant->cgroup;
-	s->lo_flags = variant->lo_flags;
-	s->ctl = -1;
-	s->nr = -1;
-	s->fd = -1;
-	s->dfd = -1;
-	s->backfd = -1;
-	s->backing[0] = '\0';
-	s->imgfd = -1;
-	s->image[0] = '\0';
-	s->mnt[0] = '\0';
-	s->mounted = false;
-	s->cg[0] = '\0';
-	s->cg_entered = false;
-	s->cg_mounted = false;
-	s->spinner[0] = -1;
-	s->spinner[1] = -1;
-	s->dirty_knob = NULL;
-	s->owner = getpid();
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&s->snap);
-	s->ctl = loop_ctl_open();
-	ASSERT_LE(0, s->ctl);
+	backing_init(s, variant->ext4, variant->on_loop, variant->cgroup,
+		     variant->lo_flags);
+	loop_fixture_start(_metadata, &s->lo, 0, 0);
 }
 
-/*
- * A busy child of writeback_under_load.  It holds none of the test's
- * descriptors, so it cannot keep a device open, and it dies with its
- * parent, however the test ends.
- */
-static void backing_spin(pid_t parent)
-{
-	int fd;
-
-	for (fd = 3; fd < 1024; fd++)
-		close(fd);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(0);
-	for (;;)
-		;
-}
-
-/* Stop the busy children of writeback_under_load, if any. */
-static void backing_stop_spinners(struct backing_state *s)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		if (s->spinner[i] <= 0)
-			continue;
-		kill(s->spinner[i], SIGKILL);
-		/* Not ours to reap in the harness's parent: no matter. */
-		waitpid(s->spinner[i], NULL, 0);
-		s->spinner[i] = -1;
-	}
-}
-
-/*
- * After a failed ASSERT the harness of 6.12 skips FIXTURE_TEARDOWN(): the
- * test's process longjmp()s back into the wrapper, where its copy of the
- * non-volatile "child" may read as before the fork, so it takes the
- * parent's path.  That path does run FIXTURE_TEARDOWN_PARENT(), once, in
- * whichever process gets there first, with self shared between them.  So
- * the teardown runs in the parent after a pass and in the test's own
- * process after a failed ASSERT, and must do right in both: only the
- * owner, the test's process, still has the descriptors to close and the
- * cgroup membership to give up; everything else is named by path, number
- * or pid.
- */
+/* Runs in the parent or in the test's process: see backing_close_fd(). */
 FIXTURE_TEARDOWN_PARENT(backing)
 {
-	struct backing_state *s = &self->s;
-	bool owner = getpid() == s->owner;
-	int tries, ret;
-
-	backing_stop_spinners(s);
-	if (s->dirty_knob)
-		EXPECT_EQ(0, write_str("/proc/sys/vm", s->dirty_knob,
-				       s->dirty_bg));
-	if (owner) {
-		if (s->dfd >= 0)
-			close(s->dfd);
-		if (s->fd >= 0)
-			close(s->fd);
-		if (s->backfd >= 0)
-			close(s->backfd);
-		if (s->imgfd >= 0)
-			close(s->imgfd);
-		if (s->ctl >= 0)
-			close(s->ctl);
-		if (s->cg_entered)
-			EXPECT_EQ(0, write_str(CGROUP_ROOT, "cgroup.procs",
-					       "0"));
-	}
-	/* The upper device first: it holds the file on the mount. */
-	if (s->nr >= 0)
-		EXPECT_EQ(0, loop_unbind(s->nr));
-	if (s->backing[0])
-		unlink(s->backing);
-	if (s->mounted)
-		EXPECT_EQ(0, umount(s->mnt));
-	if (s->mnt[0])
-		rmdir(s->mnt);
-	EXPECT_EQ(0, loop_snap_restore(&s->snap));
-	if (s->image[0])
-		unlink(s->image);
-	if (s->cg[0]) {
-		/* A killed spinner may take a moment to leave it. */
-		for (tries = 0; tries < 100; tries++) {
-			ret = rmdir(s->cg) ? -errno : 0;
-			if (ret != -EBUSY)
-				break;
-			loop_msleep(10);
-		}
-		EXPECT_EQ(0, ret);
-	}
-	if (s->cg_mounted)
-		EXPECT_EQ(0, umount(CGROUP_ROOT));
+	backing_release(_metadata, &self->s);
 }
 
 /* The variant's LO_FLAGS_DIRECT_IO sticks; data round-trips both ways. */
@@ -835,26 +436,22 @@ TEST_F(backing, round_trip)
 	size_t len = 256 * 1024;
 	struct loop_info64 info;
 	unsigned char *buf;
-	int ret;
 
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	ASSERT_EQ(0, loop_get_status64(s->fd, &info));
+	if (!backing_ready(_metadata, s))
+		return;
+	ASSERT_EQ(0, loop_get_status64(s->lo.fd, &info));
 	ASSERT_EQ(variant->lo_flags, info.lo_flags & LO_FLAGS_DIRECT_IO)
 		TH_LOG("the variant's direct I/O setting must hold");
-	EXPECT_EQ(!!variant->lo_flags, loop_sysfs_ll(s->nr, "loop/dio"));
+	EXPECT_EQ(!!variant->lo_flags, loop_sysfs_ll(s->lo.nr, "loop/dio"));
 
 	buf = aligned_buf(len);
 	ASSERT_NE(NULL, buf);
 
 	/* Buffered through the device, then read back with O_DIRECT. */
 	loop_pattern_fill(buf, len, 0, 6);
-	ASSERT_EQ(0, full_pwrite(s->fd, buf, len, 0));
-	ASSERT_EQ(0, fsync(s->fd));
-	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	ASSERT_EQ(0, full_pwrite(s->lo.fd, buf, len, 0));
+	ASSERT_EQ(0, fsync(s->lo.fd));
+	s->dfd = loop_open(s->lo.nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
 	memset(buf, 0, len);
 	ASSERT_EQ(0, full_pread(s->dfd, buf, len, 0));
@@ -864,7 +461,7 @@ TEST_F(backing, round_trip)
 	loop_pattern_fill(buf, len, len, 7);
 	ASSERT_EQ(0, full_pwrite(s->dfd, buf, len, len));
 	memset(buf, 0, len);
-	ASSERT_EQ(0, full_pread(s->backfd, buf, len, len));
+	ASSERT_EQ(0, full_pread(s->lo.backfd, buf, len, len));
 	EXPECT_EQ(-1, loop_pattern_check(buf, len, len, 7))
 		TH_LOG("direct writes must be in the backing file");
 	free(buf);
@@ -873,48 +470,70 @@ TEST_F(backing, round_trip)
 /* Most requests backing_aio_all() takes at once. */
 #define BACKING_AIO_MAX	32
 
+/* Requests on the device's O_DIRECT fd, and the buffer they move. */
+struct backing_aio {
+	aio_context_t ctx;
+	int fd;
+	int nr;
+	unsigned char *buf;
+	struct iocb iocbs[BACKING_AIO_MAX];
+};
+
 /*
- * Set the device up as the variant says, open it with O_DIRECT in s->dfd
- * and set up an AIO context for @nr requests.  Returns false if the test
- * was skipped.
+ * Set the device up as the variant says, open it with O_DIRECT in s->dfd,
+ * set up an AIO context for @nr requests and a buffer of @len bytes for
+ * them.  Returns false if the test was skipped.
  */
 static bool backing_aio_prepare(struct __test_metadata *_metadata,
-				struct backing_state *s, int nr,
-				aio_context_t *ctx)
+				struct backing_state *s,
+				struct backing_aio *aio, int nr, size_t len)
 {
-	int ret;
-
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return false, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	memset(aio, 0, sizeof(*aio));
+	if (!backing_ready(_metadata, s))
+		return false;
+	s->dfd = loop_open(s->lo.nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
-	if (syscall(SYS_io_setup, nr, ctx))
+	ASSERT_GE(BACKING_AIO_MAX, nr);
+	if (syscall(SYS_io_setup, nr, &aio->ctx))
 		SKIP(return false, "no native AIO: %s", strerror(errno));
+	aio->fd = s->dfd;
+	aio->nr = nr;
+	aio->buf = aligned_buf(len);
+	ASSERT_NE(NULL, aio->buf);
 	return true;
 }
 
+/* Request @i: @len bytes at @pos on the device, at @off in the buffer. */
+static void backing_aio_set(struct backing_aio *aio, int i, bool rd,
+			    size_t off, size_t len, off_t pos)
+{
+	struct iocb *cb = &aio->iocbs[i];
+
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_fildes = aio->fd;
+	cb->aio_lio_opcode = rd ? IOCB_CMD_PREAD : IOCB_CMD_PWRITE;
+	cb->aio_buf = (uintptr_t)(aio->buf + off);
+	cb->aio_nbytes = len;
+	cb->aio_offset = pos;
+}
+
 /*
- * Submit @nr requests in one io_submit(), so that they are all in flight
- * together, and wait for all of them; each must move all its bytes.
+ * Submit all the requests in one io_submit(), so that they are all in
+ * flight together, and wait for all of them; each must move all its bytes.
  */
 static void backing_aio_all(struct __test_metadata *_metadata,
-			    aio_context_t ctx, struct iocb *iocbs, int nr,
-			    int round)
+			    struct backing_aio *aio, int round)
 {
 	struct iocb *list[BACKING_AIO_MAX];
 	struct io_event events[BACKING_AIO_MAX];
 	struct timespec ts = { .tv_sec = 20 };
-	int i, got = 0;
+	int i, got = 0, nr = aio->nr;
 
-	ASSERT_GE(BACKING_AIO_MAX, nr);
 	for (i = 0; i < nr; i++)
-		list[i] = &iocbs[i];
-	ASSERT_EQ(nr, syscall(SYS_io_submit, ctx, nr, list));
+		list[i] = &aio->iocbs[i];
+	ASSERT_EQ(nr, syscall(SYS_io_submit, aio->ctx, nr, list));
 	while (got < nr) {
-		long n = syscall(SYS_io_getevents, ctx, 1, nr - got,
+		long n = syscall(SYS_io_getevents, aio->ctx, 1, nr - got,
 				 events + got, &ts);
 
 		ASSERT_LT(0, n) TH_LOG("round %d: requests did not complete",
@@ -931,6 +550,12 @@ static void backing_aio_all(struct __test_metadata *_metadata,
 	}
 }
 
+static void backing_aio_end(struct backing_aio *aio)
+{
+	syscall(SYS_io_destroy, aio->ctx);
+	free(aio->buf);
+}
+
 /*
  * Many requests in flight at once all complete, with their data, round
  * after round.
@@ -939,15 +564,11 @@ TEST_F(backing, many_in_flight)
 {
 	struct backing_state *s = &self->s;
 	enum { NR = BACKING_AIO_MAX, LEN = 4096, ROUNDS = 48 };
-	struct iocb iocbs[NR];
-	aio_context_t ctx = 0;
-	unsigned char *buf;
+	struct backing_aio aio;
 	int i, pass;
 
-	if (!backing_aio_prepare(_metadata, s, NR, &ctx))
+	if (!backing_aio_prepare(_metadata, s, &aio, NR, NR * LEN))
 		return;
-	buf = aligned_buf(NR * LEN);
-	ASSERT_NE(NULL, buf);
 
 	/* Even passes write a round's pattern, odd ones read it back. */
 	for (pass = 0; pass < 2 * ROUNDS; pass++) {
@@ -955,33 +576,26 @@ TEST_F(backing, many_in_flight)
 		int seed = 8 + pass / 2;
 
 		if (rd)
-			memset(buf, 0, NR * LEN);
+			memset(aio.buf, 0, NR * LEN);
 		else
-			loop_pattern_fill(buf, NR * LEN, 0, seed);
-		memset(iocbs, 0, sizeof(iocbs));
-		for (i = 0; i < NR; i++) {
-			/* Scatter the requests: every other 4 KiB block. */
-			iocbs[i].aio_fildes = s->dfd;
-			iocbs[i].aio_lio_opcode = rd ? IOCB_CMD_PREAD :
-						       IOCB_CMD_PWRITE;
-			iocbs[i].aio_buf = (uintptr_t)(buf + i * LEN);
-			iocbs[i].aio_nbytes = LEN;
-			iocbs[i].aio_offset = (int64_t)i * 2 * LEN;
-		}
-		backing_aio_all(_metadata, ctx, iocbs, NR, pass);
+			loop_pattern_fill(aio.buf, NR * LEN, 0, seed);
+		/* Scatter the requests: every other 4 KiB block. */
+		for (i = 0; i < NR; i++)
+			backing_aio_set(&aio, i, rd, i * LEN, LEN,
+					(off_t)i * 2 * LEN);
+		backing_aio_all(_metadata, &aio, pass);
 		if (!rd)
 			continue;
-		/* The blocks are back in buf in request order. */
+		/* The blocks are back in the buffer in request order. */
 		for (i = 0; i < NR; i++) {
-			ASSERT_EQ(-1, loop_pattern_check(buf + i * LEN, LEN,
+			ASSERT_EQ(-1, loop_pattern_check(aio.buf + i * LEN, LEN,
 							 (uint64_t)i * LEN,
 							 seed))
 				TH_LOG("pass %d: block %d read back wrong",
 				       pass, i);
 		}
 	}
-	syscall(SYS_io_destroy, ctx);
-	free(buf);
+	backing_aio_end(&aio);
 }
 
 /*
@@ -995,45 +609,37 @@ TEST_F(backing, many_in_flight)
 TEST_F(backing, large_reads_in_flight)
 {
 	struct backing_state *s = &self->s;
-	enum { NR = 4, STRIDE = BACKING_SIZE / NR, LEN = STRIDE / 2,
+	enum { NR = 4, STRIDE = LOOP_BACKING_SIZE / NR, LEN = STRIDE / 2,
 	       ROUNDS = 16 };
-	struct iocb iocbs[NR];
-	aio_context_t ctx = 0;
-	unsigned char *buf;
+	struct backing_aio aio;
 	int i, round;
 
-	if (!backing_aio_prepare(_metadata, s, NR, &ctx))
+	if (!backing_aio_prepare(_metadata, s, &aio, NR, LOOP_BACKING_SIZE))
 		return;
-	buf = aligned_buf(BACKING_SIZE);
-	ASSERT_NE(NULL, buf);
 
 	for (round = 0; round < ROUNDS; round++) {
 		int seed = 60 + round;
 
-		loop_pattern_fill(buf, BACKING_SIZE, 0, seed);
-		ASSERT_EQ(0, full_pwrite(s->dfd, buf, BACKING_SIZE, 0));
-		memset(buf, 0, BACKING_SIZE);
-		memset(iocbs, 0, sizeof(iocbs));
+		loop_pattern_fill(aio.buf, LOOP_BACKING_SIZE, 0, seed);
+		ASSERT_EQ(0, full_pwrite(s->dfd, aio.buf, LOOP_BACKING_SIZE,
+					 0));
+		memset(aio.buf, 0, LOOP_BACKING_SIZE);
 		for (i = 0; i < NR; i++) {
 			off_t pos = (off_t)(NR - 1 - i) * STRIDE;
 
-			iocbs[i].aio_fildes = s->dfd;
-			iocbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
-			iocbs[i].aio_buf = (uintptr_t)(buf + pos);
-			iocbs[i].aio_nbytes = LEN;
-			iocbs[i].aio_offset = pos;
+			backing_aio_set(&aio, i, true, pos, LEN, pos);
 		}
-		backing_aio_all(_metadata, ctx, iocbs, NR, round);
+		backing_aio_all(_metadata, &aio, round);
 		for (i = 0; i < NR; i++) {
-			ASSERT_EQ(-1, loop_pattern_check(buf + i * STRIDE, LEN,
+			ASSERT_EQ(-1, loop_pattern_check(aio.buf + i * STRIDE,
+							 LEN,
 							 (uint64_t)i * STRIDE,
 							 seed))
 				TH_LOG("round %d: the read at %d came back wrong",
 				       round, i * STRIDE);
 		}
 	}
-	syscall(SYS_io_destroy, ctx);
-	free(buf);
+	backing_aio_end(&aio);
 }
 
 /*
@@ -1045,13 +651,9 @@ static int backing_cpus_prepare(struct __test_metadata *_metadata,
 				struct backing_state *s)
 {
 	int ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int ret;
 
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return 0, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
+	if (!backing_ready(_metadata, s))
+		return 0;
 	if (ncpu < 2)
 		SKIP(return 0, "one CPU: nothing runs side by side");
 	return ncpu > 64 ? 64 : ncpu;
@@ -1061,7 +663,7 @@ static int backing_cpus_prepare(struct __test_metadata *_metadata,
 static int backing_cpu_rounds(struct backing_state *s, int cpu, int ncpu,
 			      int rounds)
 {
-	size_t region = (BACKING_SIZE / ncpu) & ~(size_t)4095;
+	size_t region = (LOOP_BACKING_SIZE / ncpu) & ~(size_t)4095;
 	off_t base = (off_t)cpu * region;
 	unsigned char *buf;
 	cpu_set_t set;
@@ -1071,7 +673,7 @@ static int backing_cpu_rounds(struct backing_state *s, int cpu, int ncpu,
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		return 2;
-	fd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	fd = loop_open(s->lo.nr, O_RDWR | O_DIRECT);
 	buf = aligned_buf(region);
 	if (fd < 0 || !buf)
 		return 2;
@@ -1141,7 +743,7 @@ static int backing_stored(struct backing_state *s, off_t pos, int *fd,
 	const struct fiemap_extent *e = &fm.map.fm_extents[0];
 
 	if (!s->ext4) {
-		*fd = s->on_loop ? s->imgfd : s->backfd;
+		*fd = s->on_loop ? s->imgfd : s->lo.backfd;
 		*where = pos;
 		return 0;
 	}
@@ -1149,7 +751,7 @@ static int backing_stored(struct backing_state *s, off_t pos, int *fd,
 	fm.map.fm_length = 1;
 	fm.map.fm_extent_count = 1;
 	/* No FIEMAP_FLAG_SYNC: that would write back what we test for. */
-	if (ioctl(s->backfd, FS_IOC_FIEMAP, &fm.map))
+	if (ioctl(s->lo.backfd, FS_IOC_FIEMAP, &fm.map))
 		return -errno;
 	if (fm.map.fm_mapped_extents != 1 || e->fe_logical > (uint64_t)pos)
 		return -ENODATA;
@@ -1199,7 +801,7 @@ TEST_F(backing, flush_covers_other_cpus)
 	ncpu = backing_cpus_prepare(_metadata, s);
 	if (!ncpu)
 		return;
-	region = (BACKING_SIZE / (ncpu - 1)) & ~(size_t)(BS - 1);
+	region = (LOOP_BACKING_SIZE / (ncpu - 1)) & ~(size_t)(BS - 1);
 
 	/* done[i]: blocks the writer on CPU i + 1 has completed. */
 	done = mmap(NULL, ncpu * sizeof(*done), PROT_READ | PROT_WRITE,
@@ -1218,7 +820,7 @@ TEST_F(backing, flush_covers_other_cpus)
 
 			CPU_ZERO(&set);
 			CPU_SET(i + 1, &set);
-			fd = loop_open(s->nr, O_RDWR | O_DIRECT);
+			fd = loop_open(s->lo.nr, O_RDWR | O_DIRECT);
 			if (fd < 0 || sched_setaffinity(0, sizeof(set), &set))
 				_exit(2);
 			for (k = 0; k < region / BS; k++) {
@@ -1241,7 +843,7 @@ TEST_F(backing, flush_covers_other_cpus)
 		loop_msleep(20);
 		for (i = 0; i < ncpu - 1; i++)
 			snap[i] = __atomic_load_n(&done[i], __ATOMIC_ACQUIRE);
-		ASSERT_EQ(0, fsync(s->fd));
+		ASSERT_EQ(0, fsync(s->lo.fd));
 		for (i = 0; i < ncpu - 1; i++) {
 			unsigned long k;
 			off_t pos;
@@ -1284,12 +886,9 @@ TEST_F_TIMEOUT(backing, writeback_under_load, 180)
 	int ret, i, pass;
 	size_t len;
 
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	size = loop_dev_size(s->fd);
+	if (!backing_ready(_metadata, s))
+		return;
+	size = loop_dev_size(s->lo.fd);
 	ASSERT_LT(0, size);
 	len = size < (4 << 20) ? size : (4 << 20);
 	buf = aligned_buf(len);
@@ -1324,14 +923,14 @@ TEST_F_TIMEOUT(backing, writeback_under_load, 180)
 	for (pass = 0; pass < 2; pass++) {
 		for (pos = 0; pos + (off_t)len <= size; pos += len) {
 			loop_pattern_fill(buf, len, pos, 20 + pass);
-			ASSERT_EQ(0, full_pwrite(s->fd, buf, len, pos));
+			ASSERT_EQ(0, full_pwrite(s->lo.fd, buf, len, pos));
 		}
 		/* sync(2) has the flusher write it all, under its plug. */
 		sync();
 	}
 	backing_stop_spinners(s);
 
-	s->dfd = loop_open(s->nr, O_RDONLY | O_DIRECT);
+	s->dfd = loop_open(s->lo.nr, O_RDONLY | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
 	for (pos = 0; pos + (off_t)len <= size; pos += len) {
 		memset(buf, 0, len);
@@ -1353,16 +952,12 @@ TEST_F(backing, charged_to_cgroup)
 	size_t len = 8 << 20;
 	long long file;
 	unsigned char *buf;
-	int ret;
 
 	if (!variant->cgroup || variant->lo_flags)
 		SKIP(return, "the buffered cgroup variant checks this");
-	ret = backing_prepare(s);
-	if (backing_unavailable(ret))
-		SKIP(return, "%s", backing_unavailable(ret));
-	ASSERT_EQ(0, ret) TH_LOG("could not set up the device: %s",
-				 strerror(-ret));
-	s->dfd = loop_open(s->nr, O_RDWR | O_DIRECT);
+	if (!backing_ready(_metadata, s))
+		return;
+	s->dfd = loop_open(s->lo.nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, s->dfd);
 	buf = aligned_buf(len);
 	ASSERT_NE(NULL, buf);
@@ -1394,16 +989,11 @@ TEST_F(backing, charged_to_cgroup)
  * cache too and the next access has to read them back.
  */
 FIXTURE(swapped) {
-	int ctl;
-	int nr;
-	int fd;
+	struct loop_fixture lo;
 	int dfd;
-	int backfd;
-	char backing[PATH_MAX];
 	bool brd_loaded;
 	bool swap_on;
 	pid_t owner;
-	struct loop_snap snap;
 };
 
 FIXTURE_VARIANT(swapped) {
@@ -1469,7 +1059,7 @@ out:
 static long swapped_page_out(int fd, size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	unsigned char vec[BACKING_SIZE / 512];
+	unsigned char vec[LOOP_BACKING_SIZE / 512];
 	unsigned char *map;
 	size_t i;
 	long ret;
@@ -1496,44 +1086,27 @@ static long swapped_page_out(int fd, size_t len)
 
 FIXTURE_SETUP(swapped)
 {
-	self->ctl = -1;
-	self->nr = -1;
-	self->fd = -1;
 	self->dfd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
 	self->brd_loaded = false;
 	self->swap_on = false;
 	self->owner = getpid();
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
+	loop_fixture_start(_metadata, &self->lo, 0, 0);
 }
 
-/* See FIXTURE_TEARDOWN_PARENT(backing): swap left on would fail later runs. */
+/* See backing_close_fd(): swap left on would fail later runs. */
 FIXTURE_TEARDOWN_PARENT(swapped)
 {
-	if (getpid() == self->owner) {
-		if (self->dfd >= 0)
-			close(self->dfd);
-		if (self->fd >= 0)
-			close(self->fd);
-		if (self->backfd >= 0)
-			close(self->backfd);
-		if (self->ctl >= 0)
-			close(self->ctl);
-	}
-	if (self->nr >= 0)
-		EXPECT_EQ(0, loop_unbind(self->nr));
-	EXPECT_EQ(0, loop_snap_restore(&self->snap));
+	bool owner = getpid() == self->owner;
+
+	backing_close_fd(&self->dfd, owner);
+	backing_fix_close(&self->lo, owner);
+	EXPECT_EQ(0, backing_fix_unbind(&self->lo));
+	EXPECT_EQ(0, loop_snap_restore(&self->lo.snap));
 	/* Brings the file's pages back in, before the file goes. */
 	if (self->swap_on)
 		EXPECT_EQ(0, swapoff(SWAP_DEV));
-	if (self->backing[0])
-		unlink(self->backing);
+	if (self->lo.backing[0])
+		unlink(self->lo.backing);
 	if (self->brd_loaded)
 		EXPECT_EQ(0, system("modprobe -r brd"));
 }
@@ -1541,7 +1114,7 @@ FIXTURE_TEARDOWN_PARENT(swapped)
 /* The request for a swapped-out page completes, with the right data. */
 TEST_F(swapped, request_completes)
 {
-	size_t len = BACKING_SIZE, bs = 4096;
+	size_t len = LOOP_BACKING_SIZE, bs = 4096;
 	unsigned char *buf;
 	off_t pos;
 	long pg;
@@ -1560,32 +1133,30 @@ TEST_F(swapped, request_completes)
 
 	buf = aligned_buf(len);
 	ASSERT_NE(NULL, buf);
-	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
-					   len, 0);
-	ASSERT_LE(0, self->backfd);
+	self->lo.backfd = loop_backing_create(self->lo.backing,
+					      sizeof(self->lo.backing), len, 0);
+	ASSERT_LE(0, self->lo.backfd);
 	loop_pattern_fill(buf, len, 0, 11);
-	ASSERT_EQ(0, full_pwrite(self->backfd, buf, len, 0));
+	ASSERT_EQ(0, full_pwrite(self->lo.backfd, buf, len, 0));
 
-	pg = swapped_page_out(self->backfd, len);
+	pg = swapped_page_out(self->lo.backfd, len);
 	if (pg == -EAGAIN)
 		SKIP(return, "no page of the tmpfs file left memory");
 	ASSERT_LE(0, pg) TH_LOG("paging out: %s", strerror(-pg));
 	pos = pg * sysconf(_SC_PAGESIZE);
 
-	self->nr = loop_ctl_get_free(self->ctl);
-	ASSERT_LE(0, self->nr);
-	self->fd = loop_open(self->nr, O_RDWR);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, 0, 0, 0, 0, NULL));
+	ASSERT_EQ(0, backing_fix_device(&self->lo, O_RDWR));
+	ASSERT_EQ(0, loop_configure(self->lo.fd, self->lo.backfd, 0, 0, 0, 0,
+				    NULL));
 	/* O_DIRECT: one request, issued from submit_bio() */
-	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	self->dfd = loop_open(self->lo.nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->dfd);
 
 	if (variant->write) {
 		loop_pattern_fill(buf, bs, pos, 12);
 		ASSERT_EQ(0, full_pwrite(self->dfd, buf, bs, pos));
 		memset(buf, 0, bs);
-		ASSERT_EQ(0, full_pread(self->backfd, buf, bs, pos));
+		ASSERT_EQ(0, full_pread(self->lo.backfd, buf, bs, pos));
 		EXPECT_EQ(-1, loop_pattern_check(buf, bs, pos, 12))
 			TH_LOG("the write to page %ld must be in the file", pg);
 	} else {

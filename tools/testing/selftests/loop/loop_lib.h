@@ -37,6 +37,10 @@
 #define LOOP_CTL_MISC_MINOR	237
 #define LOOP_MINORBITS		20
 #define LOOP_NODE_WAIT_MS	2000
+/* Size of the backing file a fixture gets unless it asks for another. */
+#define LOOP_BACKING_SIZE	(1024 * 1024)
+/* Most device numbers a test lists or keeps track of at once. */
+#define LOOP_MAX_DEVICES	4096
 
 /*
  * /dev/loop-control answers every command it does not know with ENOSYS,
@@ -87,6 +91,29 @@ static inline uint64_t loop_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/*
+ * Evaluate @cond every 10 ms until it holds or @ms milliseconds have
+ * passed: 0 when it held, -ETIMEDOUT when it did not.  @cond is evaluated
+ * once more after the deadline, so a slow machine never loses a last look.
+ */
+#define loop_poll_until(cond, ms) ({					\
+	uint64_t __end = loop_now_ms() + (ms);				\
+	int __ret;							\
+									\
+	for (;;) {							\
+		if (cond) {						\
+			__ret = 0;					\
+			break;						\
+		}							\
+		if (loop_now_ms() > __end) {				\
+			__ret = (cond) ? 0 : -ETIMEDOUT;		\
+			break;						\
+		}							\
+		loop_msleep(10);					\
+	}								\
+	__ret;								\
+})
 
 /*
  * Why the tests cannot talk to a loop driver here, or NULL if they can:
@@ -176,29 +203,14 @@ static inline bool loop_node_present(int nr)
  */
 static inline int loop_wait_node(int nr, bool present)
 {
-	uint64_t end = loop_now_ms() + LOOP_NODE_WAIT_MS;
-
-	for (;;) {
-		if (loop_node_present(nr) == present)
-			return 0;
-		if (loop_now_ms() > end)
-			return -ETIMEDOUT;
-		loop_msleep(10);
-	}
+	return loop_poll_until(loop_node_present(nr) == present,
+			       LOOP_NODE_WAIT_MS);
 }
 
 /* Wait the same way for an arbitrary path (partition nodes and such). */
 static inline int loop_wait_path(const char *path, bool present, unsigned int ms)
 {
-	uint64_t end = loop_now_ms() + ms;
-
-	for (;;) {
-		if ((access(path, F_OK) == 0) == present)
-			return 0;
-		if (loop_now_ms() > end)
-			return -ETIMEDOUT;
-		loop_msleep(10);
-	}
+	return loop_poll_until((access(path, F_OK) == 0) == present, ms);
 }
 
 static inline int loop_open(int nr, int flags)
@@ -459,20 +471,21 @@ static inline int loop_bound_state(int nr)
 	return ret == -ENXIO ? 0 : ret;
 }
 
+/* Is loopN unbound or gone?  Its state in @st either way. */
+static inline bool loop_unbound_or_gone(int nr, int *st)
+{
+	*st = loop_bound_state(nr);
+	return *st == 0 || *st == -ENOENT || *st == -ENODEV;
+}
+
 /* Wait until loopN is no longer bound (teardown may be deferred). */
 static inline int loop_wait_unbound(int nr, unsigned int ms)
 {
-	uint64_t end = loop_now_ms() + ms;
 	int st;
 
-	for (;;) {
-		st = loop_bound_state(nr);
-		if (st == 0 || st == -ENOENT || st == -ENODEV)
-			return 0;
-		if (loop_now_ms() > end)
-			return st < 0 ? st : -EBUSY;
-		loop_msleep(10);
-	}
+	if (!loop_poll_until(loop_unbound_or_gone(nr, &st), ms))
+		return 0;
+	return st < 0 ? st : -EBUSY;
 }
 
 /*
@@ -498,8 +511,8 @@ static inline int loop_unbind(int nr)
 /* All loop device numbers the kernel shows in /sys/block, ascending. */
 struct loop_snap {
 	int count;
-	int ids[512];
-	bool bound[512];
+	int ids[LOOP_MAX_DEVICES];
+	bool bound[LOOP_MAX_DEVICES];
 };
 
 static inline int loop_cmp_int(const void *a, const void *b)
@@ -544,7 +557,7 @@ static inline void loop_snap_take(struct loop_snap *snap)
 	int i, n;
 
 	memset(snap, 0, sizeof(*snap));
-	n = loop_list(snap->ids, 512);
+	n = loop_list(snap->ids, LOOP_MAX_DEVICES);
 	snap->count = n < 0 ? 0 : n;
 	for (i = 0; i < snap->count; i++)
 		snap->bound[i] = loop_bound_state(snap->ids[i]) != 0;
@@ -590,11 +603,11 @@ static inline int loop_remove_wait(int ctl, int nr)
  */
 static inline int loop_snap_restore(const struct loop_snap *snap)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n, ctl, bad = 0;
 
 	ctl = loop_ctl_open();
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 
 	/*
 	 * Ask every device to detach first and wait afterwards: a device
@@ -646,10 +659,10 @@ static inline int loop_snap_restore(const struct loop_snap *snap)
  */
 static inline int loop_remove_unbound(int ctl)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n, bad = 0;
 
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	for (i = 0; i < n; i++)
 		if (loop_bound_state(ids[i]) == 0 &&
 		    loop_remove_wait(ctl, ids[i]))
@@ -660,10 +673,10 @@ static inline int loop_remove_unbound(int ctl)
 /* Lowest existing device that is unbound, or -1 if every one is bound. */
 static inline int loop_lowest_unbound(void)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n;
 
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	for (i = 0; i < n; i++)
 		if (loop_bound_state(ids[i]) == 0)
 			return ids[i];
@@ -673,10 +686,10 @@ static inline int loop_lowest_unbound(void)
 /* Lowest device number that no device uses. */
 static inline int loop_lowest_unused(void)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n, want = 0;
 
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	for (i = 0; i < n; i++) {
 		if (ids[i] == want)
 			want++;
@@ -684,6 +697,164 @@ static inline int loop_lowest_unused(void)
 			break;
 	}
 	return want;
+}
+
+/* --- the fixture body most tests share --------------------------------- */
+
+/*
+ * The control device, a free device opened read-write and a backing file,
+ * with the device set as it was before the test.  Every fd is -1 and every
+ * path empty until set, so loop_fixture_teardown() is safe at any point.
+ */
+struct loop_fixture {
+	int ctl;		/* /dev/loop-control */
+	int nr;			/* the device under test */
+	int fd;			/* it, opened O_RDWR */
+	int backfd;		/* the backing file, not yet bound */
+	char backing[PATH_MAX];
+	struct loop_snap snap;	/* what loop_fixture_teardown() restores */
+};
+
+/* What loop_fixture_setup() makes besides the snapshot and control fd. */
+enum {
+	LOOP_FIX_DEVICE		= 1 << 0,	/* nr and fd */
+	LOOP_FIX_BACKING	= 1 << 1,	/* backfd and backing */
+	LOOP_FIX_ALL		= LOOP_FIX_DEVICE | LOOP_FIX_BACKING,
+};
+
+static inline void loop_fixture_init(struct loop_fixture *f)
+{
+	f->ctl = -1;
+	f->nr = -1;
+	f->fd = -1;
+	f->backfd = -1;
+	f->backing[0] = '\0';
+	f->snap.count = 0;
+}
+
+/*
+ * Take the snapshot, open the control device, then make what @what asks
+ * for; the backing file has LOOP_BACKING_SIZE bytes of @fill (0: sparse).
+ * 0 or -errno; whatever was made is for loop_fixture_teardown() to undo.
+ * Fixtures call it through loop_fixture_start().
+ */
+static inline int loop_fixture_setup(struct loop_fixture *f, unsigned int what,
+				     unsigned char fill)
+{
+	long nr;
+
+	loop_snap_take(&f->snap);
+	f->ctl = loop_ctl_open();
+	if (f->ctl < 0)
+		return f->ctl;
+	if (what & LOOP_FIX_BACKING) {
+		f->backfd = loop_backing_create(f->backing, sizeof(f->backing),
+						LOOP_BACKING_SIZE, fill);
+		if (f->backfd < 0)
+			return f->backfd;
+	}
+	if (what & LOOP_FIX_DEVICE) {
+		nr = loop_ctl_get_free(f->ctl);
+		if (nr < 0)
+			return nr;
+		f->nr = nr;
+		f->fd = loop_open(f->nr, O_RDWR);
+		if (f->fd < 0)
+			return f->fd;
+	}
+	return 0;
+}
+
+/*
+ * Close the device, put the device set back, drop the backing file and the
+ * control fd.  Close every other fd on a test device first.  Returns the
+ * number of devices that could not be restored, and says so:
+ *	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
+ */
+static inline int loop_fixture_teardown(struct loop_fixture *f)
+{
+	int bad = 0;
+
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->ctl >= 0)
+		bad = loop_snap_restore(&f->snap);
+	if (bad)
+		printf("# %d devices left bound or not removable after the test\n",
+		       bad);
+	if (f->backfd >= 0)
+		close(f->backfd);
+	f->backfd = -1;
+	if (f->backing[0])
+		unlink(f->backing);
+	f->backing[0] = '\0';
+	if (f->ctl >= 0)
+		close(f->ctl);
+	f->ctl = -1;
+	return bad;
+}
+
+#ifdef __KSELFTEST_HARNESS_H
+/*
+ * The usual start of a FIXTURE_SETUP(): @f made safe to tear down, the
+ * test skipped where no loop driver can be reached, then
+ * loop_fixture_setup() or the test fails (the ASSERT leaves the setup).
+ * False when the test is skipped, for setups that do more after it.
+ */
+static inline bool loop_fixture_start(struct __test_metadata *_metadata,
+				      struct loop_fixture *f, unsigned int what,
+				      unsigned char fill)
+{
+	int err;
+
+	loop_fixture_init(f);
+	if (loop_not_ready())
+		SKIP(return false, "%s", loop_not_ready());
+	err = loop_fixture_setup(f, what, fill);
+	ASSERT_EQ(0, err) TH_LOG("fixture setup: %s", strerror(-err));
+	return true;
+}
+#endif
+
+/*
+ * Detach every device: ask them all first, then wait for each, since a
+ * device stacked on another keeps the lower one open until it lets go.
+ */
+static inline void loop_unbind_all(void)
+{
+	int ids[LOOP_MAX_DEVICES];
+	int i, n;
+
+	n = loop_list(ids, LOOP_MAX_DEVICES);
+	for (i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		int fd;
+
+		loop_dev_path(path, sizeof(path), ids[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ioctl(fd, LOOP_CLR_FD, 0);
+			close(fd);
+		}
+	}
+	for (i = 0; i < n; i++)
+		loop_unbind(ids[i]);
+}
+
+/* Are exactly loop0 .. loop(@count - 1) there, and nothing else? */
+static inline bool loop_have_exactly(int count)
+{
+	int ids[LOOP_MAX_DEVICES];
+	int i, n;
+
+	n = loop_list(ids, LOOP_MAX_DEVICES);
+	if (n != count)
+		return false;
+	for (i = 0; i < n; i++)
+		if (ids[i] != i)
+			return false;
+	return true;
 }
 
 /*
@@ -709,6 +880,16 @@ static inline int loop_mknod(char *path, size_t len, unsigned int minor)
 static inline bool loop_module_loaded(void)
 {
 	return access("/sys/module/loop/initstate", F_OK) == 0;
+}
+
+/* Why a test that reloads the module cannot run here, or NULL. */
+static inline const char *loop_module_not_ready(void)
+{
+	if (loop_not_ready())
+		return loop_not_ready();
+	if (!loop_module_loaded())
+		return "loop is not a loaded module (built in?)";
+	return NULL;
 }
 
 /* The module file under test; empty when only modprobe can find it. */

@@ -10,43 +10,6 @@
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
 
-/* Unbind everything so that the module can go. */
-static void params_unbind_all(void)
-{
-	int ids[512];
-	int i, n;
-
-	n = loop_list(ids, 512);
-	for (i = 0; i < n; i++) {
-		char path[PATH_MAX];
-		int fd;
-
-		loop_dev_path(path, sizeof(path), ids[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ioctl(fd, LOOP_CLR_FD, 0);
-			close(fd);
-		}
-	}
-	for (i = 0; i < n; i++)
-		loop_unbind(ids[i]);
-}
-
-/* Are exactly loop0 .. loop(count-1) there, and nothing else? */
-static bool params_have_exactly(int count)
-{
-	int ids[512];
-	int i, n;
-
-	n = loop_list(ids, 512);
-	if (n != count)
-		return false;
-	for (i = 0; i < n; i++)
-		if (ids[i] != i)
-			return false;
-	return true;
-}
-
 static int params_read_int(const char *name)
 {
 	char path[PATH_MAX], buf[32];
@@ -57,51 +20,53 @@ static int params_read_int(const char *name)
 	return atoi(buf);
 }
 
+/*
+ * The teardown of a fixture whose test reloaded the module: close what the
+ * test left open, unbind every device and load loop with defaults again.
+ * There is no snapshot to restore: the reload is what restores.
+ */
+static void params_restore(struct __test_metadata *_metadata,
+			   struct loop_fixture *lo)
+{
+	if (lo->fd >= 0)
+		close(lo->fd);
+	if (lo->ctl >= 0)
+		close(lo->ctl);
+	loop_unbind_all();
+	if (lo->backfd >= 0)
+		close(lo->backfd);
+	if (lo->backing[0])
+		unlink(lo->backing);
+	EXPECT_EQ(0, loop_module_reload(""))
+		TH_LOG("could not restore the module with default parameters");
+	EXPECT_TRUE(loop_have_exactly(8));
+}
+
 FIXTURE(params) {
-	int ctl;
-	int fd;
-	int backfd;
-	char backing[PATH_MAX];
-	char node[PATH_MAX];
+	struct loop_fixture lo;	/* only what a test opens or makes */
+	char node[PATH_MAX];	/* a device node of our own */
 };
 
 FIXTURE_SETUP(params)
 {
-	self->ctl = -1;
-	self->fd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
+	loop_fixture_init(&self->lo);
 	self->node[0] = '\0';
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	if (!loop_module_loaded())
-		SKIP(return, "loop is not a loaded module (built in?)");
+	if (loop_module_not_ready())
+		SKIP(return, "%s", loop_module_not_ready());
 }
 
 FIXTURE_TEARDOWN(params)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->ctl >= 0)
-		close(self->ctl);
 	if (self->node[0])
 		unlink(self->node);
-	params_unbind_all();
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	EXPECT_EQ(0, loop_module_reload(""))
-		TH_LOG("could not restore the module with default parameters");
-	EXPECT_TRUE(params_have_exactly(8));
+	params_restore(_metadata, &self->lo);
 }
 
 /* Without parameters: eight devices, loop0 .. loop7, and the defaults. */
 TEST_F(params, defaults)
 {
 	ASSERT_EQ(0, loop_module_reload(""));
-	EXPECT_TRUE(params_have_exactly(8))
+	EXPECT_TRUE(loop_have_exactly(8))
 		TH_LOG("a default load pre-creates loop0..loop7");
 	EXPECT_EQ(8, params_read_int("max_loop"));
 	EXPECT_EQ(0, params_read_int("max_part"));
@@ -137,13 +102,13 @@ TEST_F(params, max_loop_zero)
 	long nr;
 
 	ASSERT_EQ(0, loop_module_reload("max_loop=0"));
-	EXPECT_TRUE(params_have_exactly(0))
+	EXPECT_TRUE(loop_have_exactly(0))
 		TH_LOG("max_loop=0 pre-creates nothing");
 	EXPECT_FALSE(loop_node_present(0));
 
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	nr = loop_ctl_get_free(self->ctl);
+	self->lo.ctl = loop_ctl_open();
+	ASSERT_LE(0, self->lo.ctl);
+	nr = loop_ctl_get_free(self->lo.ctl);
 	EXPECT_EQ(0, nr) TH_LOG("GET_FREE then adds loop0");
 	EXPECT_EQ(0, loop_wait_node(0, true));
 }
@@ -156,9 +121,9 @@ TEST_F(params, max_loop_zero_autoload)
 {
 	ASSERT_EQ(0, loop_module_reload("max_loop=0"));
 	ASSERT_EQ(0, loop_mknod(self->node, sizeof(self->node), 3));
-	self->fd = open(self->node, O_RDONLY | O_CLOEXEC);
-	EXPECT_LE(0, self->fd) TH_LOG("opening 7:3 must create loop3: %s",
-				      strerror(errno));
+	self->lo.fd = open(self->node, O_RDONLY | O_CLOEXEC);
+	EXPECT_LE(0, self->lo.fd) TH_LOG("opening 7:3 must create loop3: %s",
+					 strerror(errno));
 	EXPECT_TRUE(loop_exists(3));
 }
 
@@ -166,7 +131,7 @@ TEST_F(params, max_loop_zero_autoload)
 TEST_F(params, max_loop_four)
 {
 	ASSERT_EQ(0, loop_module_reload("max_loop=4"));
-	EXPECT_TRUE(params_have_exactly(4))
+	EXPECT_TRUE(loop_have_exactly(4))
 		TH_LOG("max_loop=4 pre-creates loop0..loop3 and no more");
 	EXPECT_EQ(4, params_read_int("max_loop"));
 }
@@ -176,10 +141,10 @@ TEST_F(params, max_loop_limits_autoload)
 {
 	ASSERT_EQ(0, loop_module_reload("max_loop=4"));
 	ASSERT_EQ(0, loop_mknod(self->node, sizeof(self->node), 5));
-	self->fd = open(self->node, O_RDONLY | O_CLOEXEC);
-	EXPECT_EQ(-1, self->fd)
+	self->lo.fd = open(self->node, O_RDONLY | O_CLOEXEC);
+	EXPECT_EQ(-1, self->lo.fd)
 		TH_LOG("7:5 is at or above max_loop and must not autoload");
-	if (self->fd < 0)
+	if (self->lo.fd < 0)
 		EXPECT_EQ(ENXIO, errno);
 	EXPECT_FALSE(loop_exists(5));
 }
@@ -188,14 +153,14 @@ TEST_F(params, max_loop_limits_autoload)
 TEST_F(params, autoload_below_max_loop)
 {
 	ASSERT_EQ(0, loop_module_reload("max_loop=4"));
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	ASSERT_LE(0, loop_ctl_remove(self->ctl, 2));
+	self->lo.ctl = loop_ctl_open();
+	ASSERT_LE(0, self->lo.ctl);
+	ASSERT_LE(0, loop_ctl_remove(self->lo.ctl, 2));
 	ASSERT_FALSE(loop_exists(2));
 
 	ASSERT_EQ(0, loop_mknod(self->node, sizeof(self->node), 2));
-	self->fd = open(self->node, O_RDONLY | O_CLOEXEC);
-	EXPECT_LE(0, self->fd)
+	self->lo.fd = open(self->node, O_RDONLY | O_CLOEXEC);
+	EXPECT_LE(0, self->lo.fd)
 		TH_LOG("opening 7:2 must bring loop2 back: %s",
 		       strerror(errno));
 	EXPECT_TRUE(loop_exists(2));
@@ -207,23 +172,24 @@ TEST_F(params, max_loop_does_not_limit_control)
 	int i, fd;
 
 	ASSERT_EQ(0, loop_module_reload("max_loop=2"));
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
+	self->lo.ctl = loop_ctl_open();
+	ASSERT_LE(0, self->lo.ctl);
 
-	self->backfd = loop_backing_create(self->backing,
-					   sizeof(self->backing), 1 << 20, 0);
-	ASSERT_LE(0, self->backfd);
+	self->lo.backfd = loop_backing_create(self->lo.backing,
+					      sizeof(self->lo.backing),
+					      LOOP_BACKING_SIZE, 0);
+	ASSERT_LE(0, self->lo.backfd);
 	/* Bind loop0 and loop1: GET_FREE must now go beyond max_loop. */
 	for (i = 0; i < 2; i++) {
 		fd = loop_open(i, O_RDWR);
 		ASSERT_LE(0, fd);
-		EXPECT_EQ(0, loop_ioctl(fd, LOOP_SET_FD, self->backfd));
+		EXPECT_EQ(0, loop_ioctl(fd, LOOP_SET_FD, self->lo.backfd));
 		close(fd);
 	}
-	EXPECT_EQ(2, loop_ctl_get_free(self->ctl))
+	EXPECT_EQ(2, loop_ctl_get_free(self->lo.ctl))
 		TH_LOG("GET_FREE adds loop2 even though max_loop=2");
 	EXPECT_TRUE(loop_exists(2));
-	EXPECT_EQ(10, loop_ctl_add(self->ctl, 10))
+	EXPECT_EQ(10, loop_ctl_add(self->lo.ctl, 10))
 		TH_LOG("ADD is not limited by max_loop either");
 }
 
@@ -233,8 +199,8 @@ TEST_F(params, default_autoload_any_number)
 	ASSERT_EQ(0, loop_module_reload(""));
 	ASSERT_FALSE(loop_exists(20));
 	ASSERT_EQ(0, loop_mknod(self->node, sizeof(self->node), 20));
-	self->fd = open(self->node, O_RDONLY | O_CLOEXEC);
-	EXPECT_LE(0, self->fd)
+	self->lo.fd = open(self->node, O_RDONLY | O_CLOEXEC);
+	EXPECT_LE(0, self->lo.fd)
 		TH_LOG("opening 7:20 must create loop20: %s", strerror(errno));
 	EXPECT_TRUE(loop_exists(20));
 }
@@ -252,12 +218,12 @@ TEST_F(params, control_node_autoloads_module)
 	ASSERT_EQ(0, mknod(path, S_IFCHR | 0600, makedev(10, 237)));
 	snprintf(self->node, sizeof(self->node), "%s", path);
 
-	self->ctl = open(path, O_RDWR | O_CLOEXEC);
-	EXPECT_LE(0, self->ctl)
+	self->lo.ctl = open(path, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, self->lo.ctl)
 		TH_LOG("opening 10:237 must load loop: %s", strerror(errno));
 	EXPECT_TRUE(loop_module_loaded());
-	if (self->ctl >= 0) {
-		EXPECT_LE(0, loop_ctl_get_free(self->ctl))
+	if (self->lo.ctl >= 0) {
+		EXPECT_LE(0, loop_ctl_get_free(self->lo.ctl))
 			TH_LOG("and the control node must work");
 	}
 	if (!loop_module_loaded())
@@ -317,9 +283,7 @@ TEST_F(params, hw_queue_depth)
 /* --- max_part: rounding, minors and partition scanning ----------------- */
 
 FIXTURE(part) {
-	int fd;
-	int backfd;
-	char backing[PATH_MAX];
+	struct loop_fixture lo;	/* only what a test opens or makes */
 };
 
 FIXTURE_VARIANT(part) {
@@ -349,27 +313,14 @@ FIXTURE_VARIANT_ADD(part, max_part_255) {
 
 FIXTURE_SETUP(part)
 {
-	self->fd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	if (!loop_module_loaded())
-		SKIP(return, "loop is not a loaded module (built in?)");
+	loop_fixture_init(&self->lo);
+	if (loop_module_not_ready())
+		SKIP(return, "%s", loop_module_not_ready());
 }
 
 FIXTURE_TEARDOWN(part)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	params_unbind_all();
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	EXPECT_EQ(0, loop_module_reload(""));
-	EXPECT_TRUE(params_have_exactly(8));
+	params_restore(_metadata, &self->lo);
 }
 
 /* max_part is rounded to 2^k - 1 and devices use minors N << k. */
@@ -384,7 +335,7 @@ TEST_F(part, minors)
 	}
 	ASSERT_EQ(0, loop_module_reload(variant->params));
 	EXPECT_EQ(variant->max_part, params_read_int("max_part"));
-	EXPECT_TRUE(params_have_exactly(8));
+	EXPECT_TRUE(loop_have_exactly(8));
 
 	snprintf(want, sizeof(want), "%d:%d", LOOP_BLOCK_MAJOR, 3 << shift);
 	ASSERT_LT(0, loop_sysfs_read(3, "dev", buf, sizeof(buf)));
@@ -399,16 +350,17 @@ TEST_F(part, scans_partitions)
 	struct loop_info64 info;
 
 	ASSERT_EQ(0, loop_module_reload(variant->params));
-	self->backfd = loop_backing_create(self->backing,
-					   sizeof(self->backing), 4 << 20, 0);
-	ASSERT_LE(0, self->backfd);
-	ASSERT_EQ(0, loop_write_mbr(self->backfd, 2048, 4096));
+	self->lo.backfd = loop_backing_create(self->lo.backing,
+					      sizeof(self->lo.backing), 4 << 20,
+					      0);
+	ASSERT_LE(0, self->lo.backfd);
+	ASSERT_EQ(0, loop_write_mbr(self->lo.backfd, 2048, 4096));
 
-	self->fd = loop_open(1, O_RDWR);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_SET_FD, self->backfd))
+	self->lo.fd = loop_open(1, O_RDWR);
+	ASSERT_LE(0, self->lo.fd);
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd))
 		TH_LOG("plain SET_FD, no PARTSCAN flag asked for");
-	ASSERT_EQ(0, loop_get_status64(self->fd, &info));
+	ASSERT_EQ(0, loop_get_status64(self->lo.fd, &info));
 	EXPECT_EQ(LO_FLAGS_PARTSCAN, info.lo_flags & LO_FLAGS_PARTSCAN)
 		TH_LOG("max_part forces PARTSCAN");
 
@@ -417,9 +369,9 @@ TEST_F(part, scans_partitions)
 	EXPECT_EQ(4096, loop_sysfs_ll(1, "loop1p1/size"));
 	EXPECT_EQ(2048, loop_sysfs_ll(1, "loop1p1/start"));
 
-	ASSERT_EQ(0, loop_ioctl(self->fd, LOOP_CLR_FD, 0));
-	close(self->fd);
-	self->fd = -1;
+	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
+	close(self->lo.fd);
+	self->lo.fd = -1;
 	EXPECT_EQ(0, loop_wait_unbound(1, LOOP_NODE_WAIT_MS));
 	EXPECT_EQ(0, loop_wait_path("/dev/loop1p1", false, LOOP_NODE_WAIT_MS))
 		TH_LOG("unbind must drop the partitions");
@@ -481,20 +433,18 @@ FIXTURE_VARIANT_ADD(badload, hw_queue_depth_negative) {
 
 FIXTURE_SETUP(badload)
 {
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	if (!loop_module_loaded())
-		SKIP(return, "loop is not a loaded module (built in?)");
+	if (loop_module_not_ready())
+		SKIP(return, "%s", loop_module_not_ready());
 }
 
 FIXTURE_TEARDOWN(badload)
 {
-	params_unbind_all();
+	loop_unbind_all();
 	if (loop_module_loaded())
 		EXPECT_EQ(0, loop_module_unload_wait());
 	EXPECT_EQ(0, loop_module_load(""))
 		TH_LOG("could not restore the module with default parameters");
-	EXPECT_TRUE(params_have_exactly(8));
+	EXPECT_TRUE(loop_have_exactly(8));
 }
 
 /* The load fails with EINVAL and leaves no module behind. */

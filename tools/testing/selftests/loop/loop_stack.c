@@ -28,6 +28,7 @@
 
 #include "../kselftest_harness.h"
 #include "loop_lib.h"
+#include "loop_backing.h"
 
 #define MIB			(1024 * 1024)
 
@@ -163,26 +164,11 @@ static int tool_fsck(const char *fsck, int nr)
 	return tool_run(argv);
 }
 
-/* Write @val to @path; 0 or -errno. */
-static int write_str(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
 /* Write back everything and drop the page cache, dentries and inodes. */
 static int caches_drop(void)
 {
 	sync();
-	return write_str("/proc/sys/vm/drop_caches", "3");
+	return write_str("/proc/sys/vm", "drop_caches", "3");
 }
 
 /* /dev/kmsg, read from its end on: what the kernel says from now on. */
@@ -561,53 +547,47 @@ static int files_check(const char *dir, const char *prefix, int first,
 	return 0;
 }
 
-/* Truncate files @first, @first + @step, ... to half their size. */
-static int files_truncate(const char *dir, const char *prefix, int first,
-			  int count, int step)
-{
-	char path[PATH_MAX];
-	int i;
+/* What files_do() does to each file. */
+enum files_op {
+	FILES_TRUNCATE,		/* truncate it to half its size */
+	FILES_STAT,		/* stat() it: its inode comes in */
+	FILES_UNLINK,		/* delete it */
+};
 
-	for (i = first; i < count; i += step) {
-		file_path(path, sizeof(path), dir, prefix, i);
-		if (truncate(path, file_size(i) / 2))
-			return -errno;
-	}
-	return 0;
-}
-
-/* stat() files @first, @first + @step, ...: their inodes come in. */
-static int files_stat(const char *dir, const char *prefix, int first,
-		      int count, int step)
+/* Do @op to files @first, @first + @step, ... below @count; 0 or -errno. */
+static int files_do(enum files_op op, const char *dir, const char *prefix,
+		    int first, int count, int step)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int i;
+	int i, ret;
 
 	for (i = first; i < count; i += step) {
 		file_path(path, sizeof(path), dir, prefix, i);
-		if (stat(path, &st))
+		switch (op) {
+		case FILES_TRUNCATE:
+			ret = truncate(path, file_size(i) / 2);
+			break;
+		case FILES_STAT:
+			ret = stat(path, &st);
+			break;
+		case FILES_UNLINK:
+		default:
+			ret = unlink(path);
+			break;
+		}
+		if (ret)
 			return -errno;
 	}
 	return 0;
 }
 
-static int files_unlink(const char *dir, const char *prefix, int first,
-			int count, int step)
-{
-	char path[PATH_MAX];
-	int i;
-
-	for (i = first; i < count; i += step) {
-		file_path(path, sizeof(path), dir, prefix, i);
-		if (unlink(path))
-			return -errno;
-	}
-	return 0;
-}
-
-/* Write @len bytes of pattern @seed to @path and fsync it; 0 or -errno. */
-static int file_write_sync(const char *path, size_t len, unsigned int seed)
+/*
+ * Write @len bytes of pattern @seed to @path and fsync it if @wr, else
+ * check that @path holds them.  0, -EBADMSG (other data) or -errno.
+ */
+static int file_pattern(const char *path, size_t len, unsigned int seed,
+			bool wr)
 {
 	unsigned char *buf = malloc(MIB);
 	size_t done, n;
@@ -615,59 +595,54 @@ static int file_write_sync(const char *path, size_t len, unsigned int seed)
 
 	if (!buf)
 		return -ENOMEM;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (wr)
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	else
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		free(buf);
 		return -errno;
 	}
 	for (done = 0; done < len && !ret; done += n) {
 		n = len - done < MIB ? len - done : MIB;
-		loop_pattern_fill(buf, n, done, seed);
-		if (write(fd, buf, n) != (ssize_t)n)
+		if (wr) {
+			loop_pattern_fill(buf, n, done, seed);
+			if (write(fd, buf, n) != (ssize_t)n)
+				ret = errno ? -errno : -EIO;
+		} else if (read(fd, buf, n) != (ssize_t)n) {
 			ret = errno ? -errno : -EIO;
+		} else if (loop_pattern_check(buf, n, done, seed) >= 0) {
+			ret = -EBADMSG;
+		}
 	}
-	if (!ret && fsync(fd))
+	if (!ret && wr && fsync(fd))
 		ret = -errno;
 	close(fd);
 	free(buf);
 	return ret;
 }
 
+/* Write @len bytes of pattern @seed to @path and fsync it; 0 or -errno. */
+static int file_write_sync(const char *path, size_t len, unsigned int seed)
+{
+	return file_pattern(path, len, seed, true);
+}
+
 /* Is @path @len bytes of pattern @seed?  0, -EBADMSG or -errno. */
 static int file_check(const char *path, size_t len, unsigned int seed)
 {
-	unsigned char *buf = malloc(MIB);
-	size_t done, n;
-	int fd, ret = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
-		return -errno;
-	}
-	for (done = 0; done < len && !ret; done += n) {
-		n = len - done < MIB ? len - done : MIB;
-		if (read(fd, buf, n) != (ssize_t)n)
-			ret = errno ? -errno : -EIO;
-		else if (loop_pattern_check(buf, n, done, seed) >= 0)
-			ret = -EBADMSG;
-	}
-	close(fd);
-	free(buf);
-	return ret;
+	return file_pattern(path, len, seed, false);
 }
 
 /* --- what every fixture here holds -------------------------------------- */
 
 struct fs_env {
-	int ctl;
+	/* ctl and snap; nr, fd and backing for a test with its own device */
+	struct loop_fixture lo;
 	int kmsg;
 	pid_t owner;		/* the test's process, holder of the fds */
 	char mkfs[PATH_MAX];
 	char fsck[PATH_MAX];
-	struct loop_snap snap;
 };
 
 /*
@@ -677,7 +652,7 @@ struct fs_env {
  */
 static const char *fs_env_init(struct fs_env *e, bool ext4)
 {
-	e->ctl = -1;
+	loop_fixture_init(&e->lo);
 	e->kmsg = -1;
 	e->owner = getpid();
 	if (loop_not_ready())
@@ -690,26 +665,41 @@ static const char *fs_env_init(struct fs_env *e, bool ext4)
 		    access("/sys/fs/ext4", F_OK))
 			return "no ext4 in this kernel";
 	}
-	loop_snap_take(&e->snap);
-	e->ctl = loop_ctl_open();
+	loop_fixture_setup(&e->lo, 0, 0);
 	e->kmsg = kmsg_open();
 	return NULL;
 }
 
 /*
+ * fs_env_init() as the last step of a FIXTURE_SETUP(): the test skipped
+ * when it cannot run here, else failed without the control fd or, for the
+ * ext4 tests, without the kernel log reader.
+ */
+static void fs_env_setup(struct __test_metadata *_metadata, struct fs_env *e,
+			 bool ext4)
+{
+	const char *why = fs_env_init(e, ext4);
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, e->lo.ctl);
+	if (!ext4)
+		return;
+	ASSERT_LE(0, e->kmsg) TH_LOG("cannot read /dev/kmsg");
+}
+
+/*
  * After a failed ASSERT the 6.12 harness runs FIXTURE_TEARDOWN_PARENT() in
- * the test's process, after a pass in its parent (see loop_data.c): only
- * the owner has descriptors to close.  Everything else the teardowns undo
- * is named by path, number or pid.
+ * the test's process, after a pass in its parent (see backing_close_fd()):
+ * only the owner has descriptors to close.  Everything else the teardowns
+ * undo is named by path, number or pid.
  */
 static void fs_env_close(struct fs_env *e)
 {
-	if (getpid() != e->owner)
-		return;
-	if (e->kmsg >= 0)
-		close(e->kmsg);
-	if (e->ctl >= 0)
-		close(e->ctl);
+	bool owner = getpid() == e->owner;
+
+	backing_close_fd(&e->kmsg, owner);
+	backing_fix_close(&e->lo, owner);
 }
 
 /* --- stack: ext4 on a fragmented file on ext4, three levels ----------- */
@@ -752,16 +742,11 @@ FIXTURE_VARIANT_ADD(stack, relatime_buffered) {
 
 FIXTURE_SETUP(stack)
 {
-	const char *why;
 	int i;
 
 	for (i = 0; i < STACK_LEVELS; i++)
 		fs_level_init(&self->lvl[i]);
-	why = fs_env_init(&self->env, true);
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_LE(0, self->env.ctl);
-	ASSERT_LE(0, self->env.kmsg) TH_LOG("cannot read /dev/kmsg");
+	fs_env_setup(_metadata, &self->env, true);
 }
 
 FIXTURE_TEARDOWN_PARENT(stack)
@@ -773,7 +758,7 @@ FIXTURE_TEARDOWN_PARENT(stack)
 	for (i = STACK_LEVELS - 1; i >= 0; i--)
 		failed += !!fs_level_put(&self->lvl[i]);
 	EXPECT_EQ(0, failed) TH_LOG("levels left mounted or bound");
-	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+	EXPECT_EQ(0, loop_snap_restore(&self->env.lo.snap));
 }
 
 /*
@@ -791,7 +776,7 @@ static long stack_level_new(const struct fs_env *e, struct fs_level *l,
 	extents = frag_create(l->backing, size);
 	if (extents < 0)
 		return extents;
-	ret = fs_level_bind(l, e->ctl, O_RDWR, lo_flags);
+	ret = fs_level_bind(l, e->lo.ctl, O_RDWR, lo_flags);
 	/* No discard: it would punch the whole image and undo the extents. */
 	if (!ret && tool_mkfs(e->mkfs, l->nr, "nodiscard"))
 		ret = -EIO;
@@ -812,7 +797,7 @@ static int stack_up(const struct fs_env *e, struct fs_level *lvl,
 
 	ret = fs_level_mount(&lvl[0], atime);
 	for (i = 1; i < STACK_LEVELS && !ret; i++) {
-		ret = fs_level_bind(&lvl[i], e->ctl, O_RDWR, lo_flags);
+		ret = fs_level_bind(&lvl[i], e->lo.ctl, O_RDWR, lo_flags);
 		if (!ret)
 			ret = fs_level_mount(&lvl[i], atime);
 	}
@@ -849,7 +834,7 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 				     STACK_LOWER_SIZE, 0);
 	ASSERT_LE(0, backfd);
 	close(backfd);
-	ASSERT_EQ(0, fs_level_bind(l0, self->env.ctl, O_RDWR, 0));
+	ASSERT_EQ(0, fs_level_bind(l0, self->env.lo.ctl, O_RDWR, 0));
 	ASSERT_EQ(0, tool_mkfs(self->env.mkfs, l0->nr, NULL))
 		TH_LOG("mkfs.ext4 on loop%d (level 0) failed", l0->nr);
 	ASSERT_EQ(0, fs_level_mount(l0, variant->atime));
@@ -891,8 +876,10 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 		ASSERT_LE(0, backfd);
 		EXPECT_EQ(0, syncfs(backfd));
 		close(backfd);
-		ASSERT_EQ(0, files_truncate(mnt, "old", 1, FILES_OLD, 4));
-		ASSERT_EQ(0, files_unlink(mnt, "new", 1, FILES_NEW, 2));
+		ASSERT_EQ(0, files_do(FILES_TRUNCATE, mnt, "old", 1,
+				      FILES_OLD, 4));
+		ASSERT_EQ(0, files_do(FILES_UNLINK, mnt, "new", 1,
+				      FILES_NEW, 2));
 		snprintf(path, sizeof(path), "%s/bump", mnt);
 		ASSERT_EQ(0, file_write_sync(path, 64 * 1024, 200));
 	}
@@ -909,15 +896,16 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 	for (i = 1, ret = 0; i < STACK_LEVELS && !ret; i++)
 		ret = file_warm(self->lvl[i].backing);
 	for (i = 1; i < STACK_LEVELS && !ret; i++)
-		ret = files_stat(self->lvl[i].mnt, "old", 0, FILES_OLD, 2);
+		ret = files_do(FILES_STAT, self->lvl[i].mnt, "old", 0,
+			       FILES_OLD, 2);
 	ASSERT_EQ(0, ret) TH_LOG("reading the images and stat(): %s",
 				 strerror(-ret));
 	for (i = STACK_LEVELS - 1; i > 0; i--) {
 		ASSERT_EQ(0, dev_read_shallow(self->lvl[i].nr, 1024));
 		snprintf(path, sizeof(path), "%s/bump", self->lvl[i].mnt);
 		ASSERT_EQ(0, file_overwrite_direct(path, 200 + i));
-		ASSERT_EQ(0, files_unlink(self->lvl[i].mnt, "old", 0,
-					  FILES_OLD, 2))
+		ASSERT_EQ(0, files_do(FILES_UNLINK, self->lvl[i].mnt, "old", 0,
+				      FILES_OLD, 2))
 			TH_LOG("level %d: deleting files with cold caches", i);
 	}
 	sync();
@@ -981,21 +969,15 @@ FIXTURE_VARIANT_ADD(killed, dio) {
 
 FIXTURE_SETUP(killed)
 {
-	const char *why;
-
 	fs_level_init(&self->fs);
-	why = fs_env_init(&self->env, true);
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_LE(0, self->env.ctl);
-	ASSERT_LE(0, self->env.kmsg) TH_LOG("cannot read /dev/kmsg");
+	fs_env_setup(_metadata, &self->env, true);
 }
 
 FIXTURE_TEARDOWN_PARENT(killed)
 {
 	fs_env_close(&self->env);
 	EXPECT_EQ(0, fs_level_put(&self->fs));
-	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+	EXPECT_EQ(0, loop_snap_restore(&self->env.lo.snap));
 }
 
 /*
@@ -1105,7 +1087,7 @@ static void killed_prepare(struct __test_metadata *_metadata,
 				     KILLED_FS_SIZE, 0xff);
 	ASSERT_LE(0, backfd);
 	close(backfd);
-	ASSERT_EQ(0, fs_level_bind(l, e->ctl, O_RDWR, lo_flags));
+	ASSERT_EQ(0, fs_level_bind(l, e->lo.ctl, O_RDWR, lo_flags));
 	/* No discard: it would punch the pages out of the file again. */
 	ASSERT_EQ(0, tool_mkfs(e->mkfs, l->nr, "nodiscard"));
 	ASSERT_EQ(0, fs_level_mount(l, 0));
@@ -1201,11 +1183,7 @@ TEST_F_TIMEOUT(killed, in_fdatasync, 90)
  */
 FIXTURE(fsize) {
 	struct fs_env env;
-	int nr;
-	int fd;
 	int dfd;
-	int backfd;
-	char backing[PATH_MAX];
 };
 
 FIXTURE_VARIANT(fsize) {
@@ -1222,35 +1200,20 @@ FIXTURE_VARIANT_ADD(fsize, dio) {
 
 FIXTURE_SETUP(fsize)
 {
-	const char *why;
-
-	self->nr = -1;
-	self->fd = -1;
 	self->dfd = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
-	why = fs_env_init(&self->env, false);
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_LE(0, self->env.ctl);
+	fs_env_setup(_metadata, &self->env, false);
 }
 
 FIXTURE_TEARDOWN_PARENT(fsize)
 {
-	if (getpid() == self->env.owner) {
-		if (self->dfd >= 0)
-			close(self->dfd);
-		if (self->fd >= 0)
-			close(self->fd);
-		if (self->backfd >= 0)
-			close(self->backfd);
-	}
+	struct loop_fixture *lo = &self->env.lo;
+
+	backing_close_fd(&self->dfd, getpid() == self->env.owner);
 	fs_env_close(&self->env);
-	if (self->nr >= 0)
-		EXPECT_EQ(0, loop_unbind(self->nr));
-	if (self->backing[0])
-		unlink(self->backing);
-	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+	EXPECT_EQ(0, backing_fix_unbind(lo));
+	if (lo->backing[0])
+		unlink(lo->backing);
+	EXPECT_EQ(0, loop_snap_restore(&lo->snap));
 }
 
 /* Write FSIZE_CHUNK bytes of pattern at @pos, fsync() if @sync; 0 or -errno. */
@@ -1263,6 +1226,16 @@ static int fsize_write(int fd, unsigned char *buf, off_t pos, bool sync)
 	if (sync && fsync(fd))
 		return -errno;
 	return 0;
+}
+
+/* @fd holds what fsize_write() wrote at @pos: the write must @where. */
+static void fsize_expect(struct __test_metadata *_metadata, int fd,
+			 unsigned char *buf, off_t pos, const char *where)
+{
+	memset(buf, 0, FSIZE_CHUNK);
+	ASSERT_EQ(FSIZE_CHUNK, pread(fd, buf, FSIZE_CHUNK, pos));
+	EXPECT_EQ(-1, loop_pattern_check(buf, FSIZE_CHUNK, pos, 41))
+		TH_LOG("the write at %lld must %s", (long long)pos, where);
 }
 
 /*
@@ -1278,29 +1251,25 @@ TEST_F(fsize, write_past_limit)
 		"buffered write and fsync() at 5 MiB",
 		"O_DIRECT write across the 1 MiB limit",
 	};
+	struct loop_fixture *lo = &self->env.lo;
 	sigset_t xfsz, pending;
 	struct rlimit old, lim;
 	unsigned char *buf;
 	unsigned int i;
 	int err[3];
-	long nr;
 
 	/* Every page of the file in memory: a tmpfs write is a copy. */
-	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
-					   FSIZE_BACKING, 0xff);
-	ASSERT_LE(0, self->backfd);
-	nr = loop_ctl_get_free(self->env.ctl);
-	ASSERT_LE(0, nr);
-	self->nr = nr;
-	self->fd = loop_open(self->nr, O_RDWR);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, loop_configure(self->fd, self->backfd, variant->lo_flags,
+	lo->backfd = loop_backing_create(lo->backing, sizeof(lo->backing),
+					 FSIZE_BACKING, 0xff);
+	ASSERT_LE(0, lo->backfd);
+	ASSERT_EQ(0, backing_fix_device(lo, O_RDWR));
+	ASSERT_EQ(0, loop_configure(lo->fd, lo->backfd, variant->lo_flags,
 				    0, 0, 0, NULL));
-	self->dfd = loop_open(self->nr, O_RDWR | O_DIRECT);
+	self->dfd = loop_open(lo->nr, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->dfd);
 	ASSERT_EQ(0, posix_memalign((void **)&buf, 4096, FSIZE_CHUNK));
 	/* The device number may have had a busy past in an earlier test. */
-	ASSERT_EQ(0, dev_read_shallow(self->nr, 1024));
+	ASSERT_EQ(0, dev_read_shallow(lo->nr, 1024));
 	/* Blocked, a SIGXFSZ stays pending for us to see. */
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
@@ -1311,7 +1280,7 @@ TEST_F(fsize, write_past_limit)
 	lim.rlim_cur = FSIZE_LIMIT;
 	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &lim));
 	err[0] = fsize_write(self->dfd, buf, pos[0], false);
-	err[1] = fsize_write(self->fd, buf, pos[1], true);
+	err[1] = fsize_write(lo->fd, buf, pos[1], true);
 	err[2] = fsize_write(self->dfd, buf, pos[2], false);
 	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &old));
 	ASSERT_EQ(0, sigpending(&pending));
@@ -1327,18 +1296,10 @@ TEST_F(fsize, write_past_limit)
 		TH_LOG("SIGXFSZ is for files, not for a block device");
 
 	for (i = 0; i < ARRAY_SIZE(pos); i++) {
-		memset(buf, 0, FSIZE_CHUNK);
-		ASSERT_EQ(FSIZE_CHUNK, pread(self->backfd, buf, FSIZE_CHUNK,
-					     pos[i]));
-		EXPECT_EQ(-1, loop_pattern_check(buf, FSIZE_CHUNK, pos[i], 41))
-			TH_LOG("the write at %lld must be in the backing file",
-			       (long long)pos[i]);
-		memset(buf, 0, FSIZE_CHUNK);
-		ASSERT_EQ(FSIZE_CHUNK, pread(self->dfd, buf, FSIZE_CHUNK,
-					     pos[i]));
-		EXPECT_EQ(-1, loop_pattern_check(buf, FSIZE_CHUNK, pos[i], 41))
-			TH_LOG("the write at %lld must read back from the device",
-			       (long long)pos[i]);
+		fsize_expect(_metadata, lo->backfd, buf, pos[i],
+			     "be in the backing file");
+		fsize_expect(_metadata, self->dfd, buf, pos[i],
+			     "read back from the device");
 	}
 	free(buf);
 }
@@ -1359,10 +1320,9 @@ struct chfd_stats {
 	bool stop;
 };
 
+/* env.lo: the device, opened read-only, and the tmpfs file as its backing */
 FIXTURE(change_fd) {
 	struct fs_env env;
-	int nr;
-	char tmpfs_file[PATH_MAX];
 	char ramfs_dir[PATH_MAX];
 	char ramfs_file[PATH_MAX + 16];
 	bool ramfs_mounted;
@@ -1371,20 +1331,14 @@ FIXTURE(change_fd) {
 
 FIXTURE_SETUP(change_fd)
 {
-	const char *why;
 	int i;
 
-	self->nr = -1;
-	self->tmpfs_file[0] = '\0';
 	self->ramfs_dir[0] = '\0';
 	self->ramfs_file[0] = '\0';
 	self->ramfs_mounted = false;
 	for (i = 0; i < CHFD_READERS; i++)
 		self->reader[i] = -1;
-	why = fs_env_init(&self->env, false);
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_LE(0, self->env.ctl);
+	fs_env_setup(_metadata, &self->env, false);
 }
 
 FIXTURE_TEARDOWN_PARENT(change_fd)
@@ -1399,17 +1353,16 @@ FIXTURE_TEARDOWN_PARENT(change_fd)
 		waitpid(self->reader[i], NULL, 0);
 	}
 	fs_env_close(&self->env);
-	if (self->nr >= 0)
-		EXPECT_EQ(0, loop_unbind(self->nr));
-	if (self->tmpfs_file[0])
-		unlink(self->tmpfs_file);
+	EXPECT_EQ(0, backing_fix_unbind(&self->env.lo));
+	if (self->env.lo.backing[0])
+		unlink(self->env.lo.backing);
 	if (self->ramfs_file[0])
 		unlink(self->ramfs_file);
 	if (self->ramfs_mounted)
 		EXPECT_EQ(0, umount(self->ramfs_dir));
 	if (self->ramfs_dir[0])
 		rmdir(self->ramfs_dir);
-	EXPECT_EQ(0, loop_snap_restore(&self->env.snap));
+	EXPECT_EQ(0, loop_snap_restore(&self->env.lo.snap));
 }
 
 /* Read loopN with O_DIRECT at random until told to stop. */
@@ -1461,17 +1414,17 @@ static int chfd_switch(int devfd, const char *path, int oflags)
 TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
 {
 	int failed = 0, dio_on_ramfs = 0, dio_lost = 0, first_err = 0;
+	struct loop_fixture *lo = &self->env.lo;
 	struct chfd_stats *st;
 	unsigned char *buf;
-	int fd, devfd, i, r;
-	long nr;
+	int fd, i, r;
 
 	/* Two files with the same bytes, on tmpfs and on ramfs. */
 	buf = malloc(CHFD_SIZE);
 	ASSERT_NE(NULL, buf);
 	loop_pattern_fill(buf, CHFD_SIZE, 0, 51);
-	fd = loop_backing_create(self->tmpfs_file, sizeof(self->tmpfs_file),
-				 CHFD_SIZE, 0);
+	fd = loop_backing_create(lo->backing, sizeof(lo->backing), CHFD_SIZE,
+				 0);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(CHFD_SIZE, pwrite(fd, buf, CHFD_SIZE, 0));
 	close(fd);
@@ -1493,19 +1446,16 @@ TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
 	free(buf);
 
 	/* Read-only (LOOP_CHANGE_FD wants it), direct I/O, on tmpfs. */
-	fd = open(self->tmpfs_file, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (fd < 0 && errno == EINVAL)
+	lo->backfd = open(lo->backing, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (lo->backfd < 0 && errno == EINVAL)
 		SKIP(return, "tmpfs without O_DIRECT (before Linux 6.6)");
-	ASSERT_LE(0, fd);
-	nr = loop_ctl_get_free(self->env.ctl);
-	ASSERT_LE(0, nr);
-	self->nr = nr;
-	devfd = loop_open(self->nr, O_RDONLY);
-	ASSERT_LE(0, devfd);
-	ASSERT_EQ(0, loop_configure(devfd, fd, LO_FLAGS_READ_ONLY |
+	ASSERT_LE(0, lo->backfd);
+	ASSERT_EQ(0, backing_fix_device(lo, O_RDONLY));
+	ASSERT_EQ(0, loop_configure(lo->fd, lo->backfd, LO_FLAGS_READ_ONLY |
 				    LO_FLAGS_DIRECT_IO, 0, 0, 0, NULL));
-	close(fd);
-	ASSERT_EQ(1, loop_sysfs_ll(self->nr, "loop/dio"))
+	close(lo->backfd);
+	lo->backfd = -1;
+	ASSERT_EQ(1, loop_sysfs_ll(lo->nr, "loop/dio"))
 		TH_LOG("direct I/O expected on a tmpfs file opened O_DIRECT");
 
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
@@ -1516,23 +1466,21 @@ TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
 
 		ASSERT_LE(0, pid);
 		if (!pid)
-			chfd_reader(self->nr, st, 7 + i);
+			chfd_reader(lo->nr, st, 7 + i);
 		/* Only here: self is shared with the child. */
 		self->reader[i] = pid;
 	}
-	for (i = 0; i < 200 && !__atomic_load_n(&st->reads, __ATOMIC_RELAXED);
-	     i++)
-		loop_msleep(10);
+	loop_poll_until(__atomic_load_n(&st->reads, __ATOMIC_RELAXED), 2000);
 
 	for (r = 0; r < CHFD_ROUNDS; r++) {
-		int ret = chfd_switch(devfd, self->ramfs_file, O_RDONLY);
+		int ret = chfd_switch(lo->fd, self->ramfs_file, O_RDONLY);
 
-		if (!ret && loop_sysfs_ll(self->nr, "loop/dio") != 0)
+		if (!ret && loop_sysfs_ll(lo->nr, "loop/dio") != 0)
 			dio_on_ramfs++;
 		if (!ret)
-			ret = chfd_switch(devfd, self->tmpfs_file,
+			ret = chfd_switch(lo->fd, lo->backing,
 					  O_RDONLY | O_DIRECT);
-		if (!ret && loop_sysfs_ll(self->nr, "loop/dio") != 1)
+		if (!ret && loop_sysfs_ll(lo->nr, "loop/dio") != 1)
 			dio_lost++;
 		if (ret && !failed++)
 			first_err = ret;
@@ -1543,7 +1491,8 @@ TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
 		waitpid(self->reader[i], NULL, 0);
 		self->reader[i] = -1;
 	}
-	close(devfd);
+	close(lo->fd);
+	lo->fd = -1;
 	ksft_print_msg("%lu reads in %d rounds\n", st->reads, CHFD_ROUNDS);
 
 	EXPECT_EQ(0, failed)

@@ -22,7 +22,6 @@
 #define NR_WORKERS	8
 #define RANGE_FIRST	16
 #define RANGE_COUNT	16
-#define BACKING_SIZE	(1024 * 1024)
 /* The backing file holds loop_pattern_fill(PATTERN_SEED) from offset 0. */
 #define PATTERN_SEED	0x5a
 #define READ_SIZE	4096
@@ -272,7 +271,7 @@ static int backing_fill(int fd)
 	unsigned char buf[65536];
 	off_t pos;
 
-	for (pos = 0; pos < BACKING_SIZE; pos += sizeof(buf)) {
+	for (pos = 0; pos < LOOP_BACKING_SIZE; pos += sizeof(buf)) {
 		loop_pattern_fill(buf, sizeof(buf), pos, PATTERN_SEED);
 		if (pwrite(fd, buf, sizeof(buf), pos) != sizeof(buf))
 			return errno ? -errno : -EIO;
@@ -281,14 +280,12 @@ static int backing_fill(int fd)
 }
 
 FIXTURE(stress) {
-	int ctl;
-	int backfd;
-	char backing[PATH_MAX];
+	/* no device; the backing file holds the pattern */
+	struct loop_fixture lo;
 	/* devices outside the range, bound here so GET_FREE skips them */
 	int held[64];
 	int nheld;
 	struct stress_stats *st;
-	struct loop_snap snap;
 };
 
 FIXTURE_VARIANT(stress) {
@@ -302,30 +299,27 @@ FIXTURE_VARIANT_ADD(stress, control_vs_users) { .control_heavy = true };
 
 FIXTURE_SETUP(stress)
 {
-	int ids[512];
+	int ids[LOOP_MAX_DEVICES];
 	int i, n;
 
-	self->ctl = -1;
-	self->backfd = -1;
-	self->backing[0] = '\0';
 	self->nheld = 0;
 	self->st = MAP_FAILED;
-
-	if (loop_not_ready())
-		SKIP(return, "%s", loop_not_ready());
-	loop_snap_take(&self->snap);
-	for (i = 0; i < self->snap.count; i++) {
-		if (in_range(self->snap.ids[i]))
+	/*
+	 * The backing file comes after the range check: a setup that skips
+	 * gets no teardown to remove it.
+	 */
+	if (!loop_fixture_start(_metadata, &self->lo, 0, 0))
+		return;
+	for (i = 0; i < self->lo.snap.count; i++) {
+		if (in_range(self->lo.snap.ids[i]))
 			SKIP(return, "loop%d already exists: the range is not free",
-			     self->snap.ids[i]);
+			     self->lo.snap.ids[i]);
 	}
-
-	self->ctl = loop_ctl_open();
-	ASSERT_LE(0, self->ctl);
-	self->backfd = loop_backing_create(self->backing, sizeof(self->backing),
-					   BACKING_SIZE, 0);
-	ASSERT_LE(0, self->backfd);
-	ASSERT_EQ(0, backing_fill(self->backfd));
+	self->lo.backfd = loop_backing_create(self->lo.backing,
+					      sizeof(self->lo.backing),
+					      LOOP_BACKING_SIZE, 0);
+	ASSERT_LE(0, self->lo.backfd);
+	ASSERT_EQ(0, backing_fill(self->lo.backfd));
 	self->st = mmap(NULL, sizeof(*self->st), PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->st);
@@ -335,7 +329,7 @@ FIXTURE_SETUP(stress)
 	 * Hold every other unbound device, so GET_FREE has to answer from
 	 * the range (or make new devices, which the workers remove again).
 	 */
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	for (i = 0; i < n && self->nheld < 64; i++) {
 		int fd;
 
@@ -344,7 +338,7 @@ FIXTURE_SETUP(stress)
 		fd = loop_open(ids[i], O_RDONLY);
 		if (fd < 0)
 			continue;
-		if (loop_ioctl(fd, LOOP_SET_FD, self->backfd) == 0)
+		if (loop_ioctl(fd, LOOP_SET_FD, self->lo.backfd) == 0)
 			self->held[self->nheld++] = ids[i];
 		close(fd);
 	}
@@ -352,16 +346,9 @@ FIXTURE_SETUP(stress)
 
 FIXTURE_TEARDOWN(stress)
 {
-	EXPECT_EQ(0, loop_snap_restore(&self->snap))
-		TH_LOG("devices left bound or not removable after the test");
+	EXPECT_EQ(0, loop_fixture_teardown(&self->lo));
 	if (self->st != MAP_FAILED)
 		munmap(self->st, sizeof(*self->st));
-	if (self->backfd >= 0)
-		close(self->backfd);
-	if (self->backing[0])
-		unlink(self->backing);
-	if (self->ctl >= 0)
-		close(self->ctl);
 }
 
 TEST_F_TIMEOUT(stress, race, 400)
@@ -385,7 +372,7 @@ TEST_F_TIMEOUT(stress, race, 400)
 		ASSERT_LE(0, pids[i]);
 		if (pids[i] == 0)
 			stress_worker(self->st, i, deadline,
-				      variant->control_heavy, self->backing);
+				      variant->control_heavy, self->lo.backing);
 	}
 
 	/* Reap; a worker still there long after the deadline is hung. */
@@ -439,7 +426,7 @@ TEST_F_TIMEOUT(stress, race, 400)
 			continue;
 		EXPECT_EQ(0, loop_unbind(nr))
 			TH_LOG("loop%d stays bound after CLR_FD", nr);
-		ret = loop_ctl_remove(self->ctl, nr);
+		ret = loop_ctl_remove(self->lo.ctl, nr);
 		EXPECT_TRUE(ret >= 0 || ret == -ENODEV)
 			TH_LOG("loop%d cannot be removed: %s", nr,
 			       strerror(-ret));

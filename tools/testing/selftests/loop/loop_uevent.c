@@ -44,7 +44,8 @@
 #define NR_PARTS	2
 #define PART_START	64		/* sectors */
 #define PART_SECTORS	2048
-#define BACKING_SIZE	(4 * 1024 * 1024)
+/* Larger than LOOP_BACKING_SIZE: the partitions end past 2 MiB. */
+#define IMAGE_SIZE	(4 * 1024 * 1024)
 #define LOG_SIZE	16384
 #define WAIT_MS		5000
 
@@ -199,26 +200,34 @@ static __noreturn void listener_run(int sk, struct uev_log *log)
 	}
 }
 
+/*
+ * Look through the log entries from *@i on for a @kind entry of disk
+ * loopN: true with *@i its index, else false with *@i past the last one.
+ */
+static bool uev_find(struct uev_log *log, enum uev_kind kind, int nr,
+		     unsigned int mark, int *i)
+{
+	int count = __atomic_load_n(&log->count, __ATOMIC_ACQUIRE);
+
+	for (; *i < count; (*i)++) {
+		const struct uev *ev = &log->ev[*i];
+
+		if (ev->kind == kind && ev->nr == nr && !ev->part &&
+		    (kind != UEV_MARK || ev->mark == mark))
+			return true;
+	}
+	return false;
+}
+
 /* Index of the first @kind entry of disk loopN from @from on, or -errno. */
 static int uev_wait(struct uev_log *log, enum uev_kind kind, int nr,
 		    unsigned int mark, int from)
 {
-	uint64_t end = loop_now_ms() + WAIT_MS;
-	int i = from, count;
+	int i = from;
 
-	for (;;) {
-		count = __atomic_load_n(&log->count, __ATOMIC_ACQUIRE);
-		for (; i < count; i++) {
-			const struct uev *ev = &log->ev[i];
-
-			if (ev->kind == kind && ev->nr == nr && !ev->part &&
-			    (kind != UEV_MARK || ev->mark == mark))
-				return i;
-		}
-		if (loop_now_ms() > end)
-			return -ETIMEDOUT;
-		loop_msleep(1);
-	}
+	if (loop_poll_until(uev_find(log, kind, nr, mark, &i), WAIT_MS))
+		return -ETIMEDOUT;
+	return i;
 }
 
 /*
@@ -366,16 +375,12 @@ static int uevent_rounds(void)
 
 /* What the test holds, in a plain struct that helpers can take. */
 struct uevent_state {
-	int ctl;
-	int back;
+	struct loop_fixture lo;	/* fd: the device a round has bound */
 	int sk;
-	int fd;
 	pid_t listener;
 	struct uev_log *log;
 	unsigned int marks;
 	bool stock;		/* no LOOP_CTL_CONFIGURE: stock's order */
-	char path[PATH_MAX];
-	struct loop_snap snap;
 };
 
 FIXTURE(uevent) {
@@ -408,32 +413,26 @@ FIXTURE_SETUP(uevent)
 		.nl_family = AF_NETLINK,
 		.nl_groups = 1,		/* the kernel's own uevents */
 	};
-	const char *why = loop_not_ready();
 	int rcvbuf = 4 << 20;
 
-	self->s.ctl = -1;
-	self->s.back = -1;
 	self->s.sk = -1;
-	self->s.fd = -1;
 	self->s.listener = -1;
 	self->s.log = MAP_FAILED;
 	self->s.marks = 0;
-	self->s.path[0] = '\0';
-	if (why)
-		SKIP(return, "%s", why);
-	self->s.ctl = loop_ctl_open();
-	ASSERT_LE(0, self->s.ctl);
-	self->s.stock = ioctl(self->s.ctl, LOOP_CTL_CONFIGURE, NULL) < 0 &&
-		      errno == LOOP_CTL_UNKNOWN_ERRNO;
+	/* The backing file is larger than the fixture's: made below. */
+	if (!loop_fixture_start(_metadata, &self->s.lo, 0, 0))
+		return;
+	self->s.stock = loop_ctl_ioctl(self->s.lo.ctl, LOOP_CTL_CONFIGURE, 0) ==
+			-LOOP_CTL_UNKNOWN_ERRNO;
 	if (variant->how == BIND_CTL_CONFIGURE && self->s.stock)
 		SKIP(return, "LOOP_CTL_CONFIGURE not supported (stock driver)");
-	loop_snap_take(&self->s.snap);
 
-	self->s.back = loop_backing_create(self->s.path, sizeof(self->s.path),
-					   BACKING_SIZE, 0);
-	ASSERT_LE(0, self->s.back);
-	ASSERT_EQ(0, loop_write_mbr_parts(self->s.back, NR_PARTS, PART_START,
-					  PART_SECTORS));
+	self->s.lo.backfd = loop_backing_create(self->s.lo.backing,
+						sizeof(self->s.lo.backing),
+						IMAGE_SIZE, 0);
+	ASSERT_LE(0, self->s.lo.backfd);
+	ASSERT_EQ(0, loop_write_mbr_parts(self->s.lo.backfd, NR_PARTS,
+					  PART_START, PART_SECTORS));
 
 	self->s.sk = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
 			    NETLINK_KOBJECT_UEVENT);
@@ -456,8 +455,7 @@ FIXTURE_SETUP(uevent)
 
 FIXTURE_TEARDOWN(uevent)
 {
-	if (self->s.fd >= 0)
-		close(self->s.fd);
+	/* The listener opens devices: stop it before they are restored. */
 	if (self->s.listener > 0) {
 		kill(self->s.listener, SIGKILL);
 		waitpid(self->s.listener, NULL, 0);
@@ -466,14 +464,7 @@ FIXTURE_TEARDOWN(uevent)
 		close(self->s.sk);
 	if (self->s.log != MAP_FAILED)
 		munmap(self->s.log, sizeof(*self->s.log));
-	if (self->s.back >= 0)
-		close(self->s.back);
-	if (self->s.path[0])
-		unlink(self->s.path);
-	if (self->s.ctl >= 0) {
-		EXPECT_EQ(0, loop_snap_restore(&self->s.snap));
-		close(self->s.ctl);
-	}
+	EXPECT_EQ(0, loop_fixture_teardown(&self->s.lo));
 }
 
 /*
@@ -513,15 +504,15 @@ static bool uevent_round(struct __test_metadata *_metadata,
 {
 	const char *name = bind_name[how];
 	bool fresh = !(r & 1), known = false;
-	int ids[512], i, n, prev = *nr, from, to;
+	int ids[LOOP_MAX_DEVICES], i, n, prev = *nr, from, to;
 	struct uev_tally t;
 
-	n = loop_list(ids, 512);
+	n = loop_list(ids, LOOP_MAX_DEVICES);
 	from = __atomic_load_n(&self->log->count, __ATOMIC_ACQUIRE);
-	self->fd = bind_partscan(self->ctl, self->back, how, nr);
-	EXPECT_LE(0, self->fd)
-		TH_LOG("%s, round %d: %s", name, r, strerror(-self->fd));
-	if (self->fd < 0)
+	self->lo.fd = bind_partscan(self->lo.ctl, self->lo.backfd, how, nr);
+	EXPECT_LE(0, self->lo.fd)
+		TH_LOG("%s, round %d: %s", name, r, strerror(-self->lo.fd));
+	if (self->lo.fd < 0)
 		return false;
 	for (i = 0; i < n; i++)
 		known |= ids[i] == *nr;
@@ -557,9 +548,9 @@ static bool uevent_round(struct __test_metadata *_metadata,
 	}
 
 	from = to + 1;
-	EXPECT_EQ(0, loop_ioctl(self->fd, LOOP_CLR_FD, 0));
-	close(self->fd);
-	self->fd = -1;
+	EXPECT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
+	close(self->lo.fd);
+	self->lo.fd = -1;
 	EXPECT_EQ(0, loop_wait_unbound(*nr, WAIT_MS));
 	if (!uev_settle(_metadata, self, *nr, from, &to))
 		return false;
@@ -573,7 +564,7 @@ static bool uevent_round(struct __test_metadata *_metadata,
 
 	/* The next round starts without a free device. */
 	if (!fresh)
-		EXPECT_EQ(0, loop_remove_wait(self->ctl, *nr));
+		EXPECT_EQ(0, loop_remove_wait(self->lo.ctl, *nr));
 	return true;
 }
 
@@ -583,7 +574,7 @@ TEST_F_TIMEOUT(uevent, partitions_once_per_bind, 150)
 
 	if (variant->announce_last && self->s.stock)
 		TH_LOG("stock driver: it announces a bind before it scans; order not checked");
-	ret = loop_remove_unbound(self->s.ctl);
+	ret = loop_remove_unbound(self->s.lo.ctl);
 	EXPECT_EQ(0, ret) TH_LOG("cannot remove the unbound devices");
 	for (r = 0; !ret && r < rounds; r++)
 		if (!uevent_round(_metadata, &self->s, variant->how,
