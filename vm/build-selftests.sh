@@ -10,6 +10,9 @@
 #   TEST_FILES, config and settings into build/selftests/install/loop.
 #   lib.mk's `emit_tests` gives the programs to run, in order
 #   (TEST_GEN_PROGS, TEST_CUSTOM_PROGS, TEST_PROGS): they go to tests.list.
+#   The shell tests source ../kselftest/ktap_helpers.sh: the 6.12 one goes to
+#   build/selftests/install/kselftest, where the top-level selftests install
+#   puts it (and where TEST_INCLUDES would, given SRC_PATH and OBJ_PATH).
 #
 # KHDR_INCLUDES points at the 6.12 uapi headers (`make headers`, once), with
 # this repo's include/uapi (if any) in front.
@@ -22,13 +25,16 @@ SRCTREE=$B/linux-source-6.12
 SRC=${SELFTESTS_SRC:-tools/testing/selftests/loop}
 DST=$SRCTREE/tools/testing/selftests/loop
 OUT=$B/selftests/loop
-INST=$B/selftests/install/loop
+INSTROOT=$B/selftests/install
+INST=$INSTROOT/loop
+KTAP_HELPERS=$SRCTREE/tools/testing/selftests/kselftest/ktap_helpers.sh
 UAPI=$B/selftests/uapi
 
 die() { echo "selftests: error: $*" >&2; exit 1; }
 
 [ -f "$SRCTREE/Makefile" ] || die "$SRCTREE missing; run 'make deps'"
 [ -f "$SRC/Makefile" ] || die "no selftests at $SRC (need a Makefile that includes ../lib.mk)"
+[ -f "$KTAP_HELPERS" ] || die "$KTAP_HELPERS missing; run 'make deps'"
 
 # 6.12 uapi headers, exported once into the source tree's usr/include.
 if [ ! -f "$SRCTREE/usr/include/linux/loop.h" ]; then
@@ -65,9 +71,11 @@ MK=(make --no-print-directory -C "$DST" OUTPUT="$OUT"
 	KHDR_INCLUDES="$KHDR" USERLDFLAGS=-static)
 
 "${MK[@]}" all
-rm -rf "$INST"
+rm -rf "$INSTROOT"
 mkdir -p "$INST"
-"${MK[@]}" -s INSTALL_PATH="$INST" install >/dev/null
+"${MK[@]}" -s INSTALL_PATH="$INST" OBJ_PATH="$INSTROOT" \
+	SRC_PATH="$(readlink -e "$SRCTREE/tools/testing/selftests")" install >/dev/null
+install -D -m 644 "$KTAP_HELPERS" "$INSTROOT/kselftest/ktap_helpers.sh"
 "${MK[@]}" -s COLLECTION=loop emit_tests | sed -n 's/^loop://p' > "$INST/tests.list"
 
 [ -s "$INST/tests.list" ] || die "$SRC/Makefile lists no tests (TEST_GEN_PROGS / TEST_PROGS)"

@@ -16,6 +16,7 @@
 #   /lib/loop-under-test.ko    the module under test again, for insmod
 #   /lib/loop-stock.ko         Debian's loop.ko, for comparisons
 #   /selftests/loop/           installed kselftests + tests.list + settings
+#   /selftests/kselftest/      ktap_helpers.sh, for the shell tests
 #   /bench/                    the repo's bench/ directory, if there is one
 #
 # LOOP_KO=ours (default: build/module/loop.ko), stock (Debian's loop.ko.xz),
@@ -35,6 +36,7 @@ OUTFILE=$B/initramfs.cpio.gz
 FPFILE=$B/initramfs.fp
 STAGE=$B/initramfs.d
 SELFTESTS=$B/selftests/install/loop
+KSELFTEST=$B/selftests/install/kselftest
 LOOP_KO=${LOOP_KO:-ours}
 
 REAL_TOOLS="losetup blockdev mkfs.ext4 mke2fs e2fsck sfdisk fio stress-ng mount umount"
@@ -85,6 +87,7 @@ else
 fi
 
 [ -f "$SELFTESTS/tests.list" ] || die "$SELFTESTS/tests.list missing; run 'make selftests'"
+[ -f "$KSELFTEST/ktap_helpers.sh" ] || die "$KSELFTEST/ktap_helpers.sh missing; run 'make selftests'"
 
 # The stock module files wanted, with their dependencies (modules.dep lines
 # are "path: dep dep ...", the dependencies already transitive).
@@ -112,6 +115,7 @@ fingerprint() {
 	[ -z "$KO_SRC" ] || sha256sum "$KO"
 	sha256sum "$B/stock/loop.ko" "$0" vm/guest-*.sh /etc/mke2fs.conf
 	(cd "$SELFTESTS" && find . -type f | LC_ALL=C sort | xargs sha256sum)
+	(cd "$KSELFTEST/.." && find kselftest -type f | LC_ALL=C sort | xargs sha256sum)
 	if [ -d bench ]; then
 		find bench -type f | LC_ALL=C sort | xargs -r sha256sum
 	fi
@@ -128,7 +132,7 @@ rm -rf "$STAGE" "$FPFILE"
 mkdir -p "$STAGE"
 cd "$STAGE"
 mkdir -p bin sbin usr/bin usr/sbin usr/real/bin lib lib64 etc dev proc sys \
-	tmp run mnt root looptest selftests/loop
+	tmp run mnt root looptest selftests/loop selftests/kselftest
 chmod 1777 tmp
 
 # 3. busybox and its applets (never overwriting what is already there).
@@ -184,6 +188,7 @@ depmod -b "$STAGE" "$KVER" || die "depmod failed"
 
 # 6. Tests, guest scripts, benchmarks.
 cp -a "$SELFTESTS/." selftests/loop/
+cp -a "$KSELFTEST/." selftests/kselftest/
 cp "$ROOT/vm/guest-init.sh" init
 cp "$ROOT/vm/guest-run-tests.sh" looptest/run-tests.sh
 cp "$ROOT/vm/guest-demo.sh" looptest/demo.sh

@@ -13,13 +13,10 @@ FIO_SIZE=${FIO_SIZE:-16M}
 # new_dev [loopctl attach options]: a device over a 32 MiB tmpfs file.
 new_dev()
 {
-	local img n
+	local img
 
 	img=$(new_file 32M) || return 1
-	n=$("$LOOPCTL" get-free) || { fail "get-free: $n" >&2; return 1; }
-	"$LOOPCTL" attach "/dev/loop$n" "$img" "$@" >/dev/null ||
-		{ fail "attach /dev/loop$n $*" >&2; return 1; }
-	echo "/dev/loop$n"
+	attach_free "$img" "$@"
 }
 
 # run_fio DEV NAME [fio options]: write then verify; 0 if clean.
@@ -92,14 +89,14 @@ test_queue_depth()
 	run_fio "$dev" qd16 --ioengine=libaio --direct=1 --iodepth=16
 }
 
-loop_require_basics $NTESTS
-have_tool "$FIO" fio || skip_all "$SKIP_REASON" $NTESTS
-loop_record_baseline
-trap loop_cleanup EXIT
+ktap_print_header
+loop_require_basics
+require_tool "$FIO" fio
+loop_setup
 
-ktap_plan $NTESTS
+ktap_set_plan $NTESTS
 run_test "fio verify, buffered" test_buffered
 run_test "fio verify, direct I/O" test_direct
 run_test "fio verify, direct I/O, 4 KiB blocks" test_direct_4k
 run_test "fio verify, libaio queue depth 16" test_queue_depth
-ktap_finish
+ktap_finished

@@ -1,16 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for the loop shell selftests: POSIX sh, runs under busybox ash.
 # Each test script sources it from its own directory: . "$(dirname "$0")/..."
+# It sources the kselftest tree's ktap_helpers.sh for the KTAP output
+# (ktap_print_header, ktap_set_plan, ktap_test_*, ktap_finished, KSFT_*),
+# from ../kselftest as installed next to loop/; KTAP_HELPERS overrides.
 #
 # Real tools come from variables, because busybox applets of the same name
 # sit earlier in PATH and behave differently:
 #   LOSETUP BLOCKDEV MKFS_EXT4 E2FSCK SFDISK FIO STRESS_NG MOUNT UMOUNT
 # default to /usr/real/bin/<name>.  LOOP_TMPDIR (default /tmp) holds the
-# backing files.
-
-KSFT_PASS=0
-KSFT_FAIL=1
-KSFT_SKIP=4
+# program's scratch directory of backing files and mount points.
 
 LOOP_TEST_DIR=$(cd "$(dirname "$0")" && pwd)
 REAL_BIN=${REAL_BIN:-/usr/real/bin}
@@ -26,25 +25,32 @@ UMOUNT=${UMOUNT:-$REAL_BIN/umount}
 LOOPCTL=${LOOPCTL:-$LOOP_TEST_DIR/loopctl}
 LOOP_TMPDIR=${LOOP_TMPDIR:-/tmp}
 
-ktap_num=0
-ktap_pass=0
-ktap_fail=0
-ktap_skip=0
+KTAP_HELPERS=${KTAP_HELPERS:-$LOOP_TEST_DIR/../kselftest/ktap_helpers.sh}
+if [ ! -f "$KTAP_HELPERS" ]; then
+	echo "$KTAP_HELPERS file not found [SKIP]"
+	exit 4
+fi
+. "$KTAP_HELPERS"
+
 # Why the last test skipped; a test sets it and returns $KSFT_SKIP.
 SKIP_REASON=
 
-ktap_plan()
-{
-	echo "TAP version 13"
-	echo "1..$1"
-}
-
+# diag "text": each line of text as a KTAP diagnostic, "# line", verbatim
+# (ktap_print_msg echoes its arguments unquoted: no globbing, no splitting).
 diag()
 {
-	echo "# $*"
+	printf '%s\n' "$*" | {
+		set -f
+		IFS=
+		while read -r line; do
+			ktap_print_msg "$line"
+		done
+	}
 }
 
-# run_test "description" function [args...]: one TAP line for the result.
+# run_test "name" function [args...]: one KTAP result for the function's
+# return: 0 passes, $KSFT_SKIP skips (SKIP_REASON goes in a diagnostic
+# line just before the result), anything else fails.
 run_test()
 {
 	local desc=$1 rc
@@ -53,43 +59,28 @@ run_test()
 	SKIP_REASON=
 	"$@"
 	rc=$?
-	ktap_num=$((ktap_num + 1))
+	set -f	# ktap_helpers.sh echoes the name unquoted
 	case $rc in
 	0)
-		ktap_pass=$((ktap_pass + 1))
-		echo "ok $ktap_num $desc" ;;
+		ktap_test_pass "$desc" ;;
 	"$KSFT_SKIP")
-		ktap_skip=$((ktap_skip + 1))
-		echo "ok $ktap_num $desc # SKIP ${SKIP_REASON:-skipped}" ;;
+		diag "$desc: ${SKIP_REASON:-skipped}"
+		ktap_test_skip "$desc" ;;
 	*)
-		ktap_fail=$((ktap_fail + 1))
-		echo "not ok $ktap_num $desc" ;;
+		ktap_test_fail "$desc" ;;
 	esac
+	set +f
 }
 
-# skip_all "reason" N: the whole program cannot run.
+# skip_all "reason": the whole program cannot run (after ktap_print_header).
 skip_all()
 {
-	local i=1
-
-	ktap_plan "$2"
-	while [ "$i" -le "$2" ]; do
-		echo "ok $i # SKIP $1"
-		i=$((i + 1))
-	done
-	echo "# Totals: pass:0 fail:0 skip:$2"
-	exit $KSFT_SKIP
+	set -f
+	ktap_skip_all "$1"
+	exit "$KSFT_SKIP"
 }
 
-ktap_finish()
-{
-	echo "# Totals: pass:$ktap_pass fail:$ktap_fail skip:$ktap_skip"
-	[ "$ktap_fail" -eq 0 ] || exit $KSFT_FAIL
-	[ "$ktap_pass" -gt 0 ] || exit $KSFT_SKIP
-	exit $KSFT_PASS
-}
-
-# require_tool VAR-VALUE name: 0 if executable, else set SKIP_REASON.
+# have_tool PATH name: 0 if PATH is executable, else set SKIP_REASON.
 have_tool()
 {
 	if [ -x "$1" ]; then
@@ -97,6 +88,12 @@ have_tool()
 	fi
 	SKIP_REASON="$2 not found at $1"
 	return 1
+}
+
+# require_tool PATH name: skip the whole program unless PATH is executable.
+require_tool()
+{
+	have_tool "$1" "$2" || skip_all "$SKIP_REASON"
 }
 
 # A fail with a message: fail "what went wrong"; returns 1.
@@ -108,7 +105,7 @@ fail()
 
 # --- state kept so that cleanup can undo everything ----------------------
 
-LOOP_FILES=
+LOOP_SCRATCH=
 LOOP_MOUNTS=
 LOOP_BASELINE=
 
@@ -124,30 +121,45 @@ loop_list()
 	done | sort -n
 }
 
-loop_record_baseline()
+# Before the first test: note the loop devices there are, make the scratch
+# directory LOOP_SCRATCH for backing files and mount points, and have
+# loop_cleanup undo the program's work when it exits.
+loop_setup()
 {
 	LOOP_BASELINE=$(loop_list | tr '\n' ' ')
+	LOOP_SCRATCH=$(mktemp -d "$LOOP_TMPDIR/ksft-loop-XXXXXX") ||
+		ktap_exit_fail_msg "cannot make a directory in $LOOP_TMPDIR"
+	trap loop_cleanup EXIT
 }
 
-# new_file SIZE: a sparse backing file in LOOP_TMPDIR; prints its name.
+# new_file SIZE: a sparse backing file in LOOP_SCRATCH; prints its name.
+# (It runs in a $(...) subshell: what it creates is found by its place.)
 new_file()
 {
 	local f
 
-	f=$(mktemp "$LOOP_TMPDIR/ksft-loop-XXXXXX") || return 1
-	LOOP_FILES="$LOOP_FILES $f"
+	f=$(mktemp "$LOOP_SCRATCH/img-XXXXXX") || return 1
 	truncate -s "$1" "$f" || return 1
 	echo "$f"
 }
 
-# new_dir: a scratch directory (for mount points); prints its name.
+# new_dir: a directory in LOOP_SCRATCH (for mount points); prints its name.
 new_dir()
 {
-	local d
+	mktemp -d "$LOOP_SCRATCH/mnt-XXXXXX"
+}
 
-	d=$(mktemp -d "$LOOP_TMPDIR/ksft-loop-mnt-XXXXXX") || return 1
-	LOOP_FILES="$LOOP_FILES $d"
-	echo "$d"
+# attach_free FILE [loopctl attach options]: FILE on the device that
+# LOOP_CTL_GET_FREE gives, with LOOP_CONFIGURE; prints the device.
+attach_free()
+{
+	local file=$1 n dev
+
+	shift
+	n=$("$LOOPCTL" get-free) || { fail "get-free: $n" >&2; return 1; }
+	dev=$("$LOOPCTL" attach "/dev/loop$n" "$file" "$@") ||
+		{ fail "attach /dev/loop$n $file $*: $dev" >&2; return 1; }
+	echo "$dev"
 }
 
 remember_mount()
@@ -193,7 +205,7 @@ wait_unbound()
 # Undo everything this script did: mounts, bindings, added devices, files.
 loop_cleanup()
 {
-	local m n bf f
+	local m n bf
 
 	for m in $LOOP_MOUNTS; do
 		"$UMOUNT" "$m" 2>/dev/null || umount "$m" 2>/dev/null
@@ -215,17 +227,15 @@ loop_cleanup()
 	for n in $LOOP_BASELINE; do
 		[ -e "/sys/block/loop$n" ] || "$LOOPCTL" add "$n" >/dev/null 2>&1
 	done
-	for f in $LOOP_FILES; do
-		rm -rf "$f"
-	done
+	[ -z "$LOOP_SCRATCH" ] || rm -rf "$LOOP_SCRATCH"
 }
 
-# Common preconditions; on failure skip the whole program of N tests.
+# Common preconditions; on failure skip the whole program.
 loop_require_basics()
 {
-	[ "$(id -u)" = 0 ] || skip_all "must be root" "$1"
-	[ -e /dev/loop-control ] || skip_all "/dev/loop-control missing" "$1"
-	[ -x "$LOOPCTL" ] || skip_all "loopctl not built ($LOOPCTL)" "$1"
+	[ "$(id -u)" = 0 ] || skip_all "must be root"
+	[ -e /dev/loop-control ] || skip_all "/dev/loop-control missing"
+	[ -x "$LOOPCTL" ] || skip_all "loopctl not built ($LOOPCTL)"
 }
 
 # ext4 available? (the guest has it as a module)

@@ -282,13 +282,13 @@ test_sizelimit_data()
 		{ fail "a sector past the sizelimit was written"; return 1; }
 }
 
-loop_require_basics $NTESTS
-have_tool "$LOSETUP" losetup || skip_all "$SKIP_REASON" $NTESTS
-have_tool "$BLOCKDEV" blockdev || skip_all "$SKIP_REASON" $NTESTS
-loop_record_baseline
-trap loop_cleanup EXIT
+ktap_print_header
+loop_require_basics
+require_tool "$LOSETUP" losetup
+require_tool "$BLOCKDEV" blockdev
+loop_setup
 
-ktap_plan $NTESTS
+ktap_set_plan $NTESTS
 run_test "losetup -f --show" test_find_show
 run_test "losetup -a and -j" test_list_all
 run_test "losetup -o --sizelimit" test_offset_sizelimit
@@ -303,4 +303,4 @@ run_test "losetup -d" test_detach
 run_test "losetup -D" test_detach_all
 run_test "losetup DEV FILE" test_explicit_device
 run_test "losetup -f adds a device when all are bound" test_find_creates_device
-ktap_finish
+ktap_finished

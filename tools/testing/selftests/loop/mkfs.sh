@@ -21,12 +21,8 @@ tree_sums()
 
 test_mkfs()
 {
-	local n
-
 	IMG=$(new_file 64M) || return 1
-	n=$("$LOOPCTL" get-free) || { fail "get-free: $n"; return 1; }
-	DEV=$("$LOOPCTL" attach "/dev/loop$n" "$IMG") ||
-		{ fail "attach: $DEV"; return 1; }
+	DEV=$(attach_free "$IMG") || return 1
 	"$MKFS_EXT4" -q -F -L ksft-loop "$DEV" ||
 		{ fail "mkfs.ext4 $DEV failed"; return 1; }
 }
@@ -55,7 +51,7 @@ test_mount_write()
 	wait_unbound "$DEV" || { fail "$DEV still bound"; return 1; }
 }
 
-test_fsck_after_write()
+test_fsck()
 {
 	[ -n "$SUMS" ] || { SKIP_REASON="nothing written"; return $KSFT_SKIP; }
 	have_tool "$E2FSCK" e2fsck || return $KSFT_SKIP
@@ -90,27 +86,20 @@ test_umount_releases()
 	done
 }
 
-test_fsck_final()
-{
-	[ -n "$SUMS" ] || { SKIP_REASON="nothing written"; return $KSFT_SKIP; }
-	have_tool "$E2FSCK" e2fsck || return $KSFT_SKIP
-	"$E2FSCK" -fn "$IMG" || { fail "e2fsck -fn found problems"; return 1; }
-}
+ktap_print_header
+loop_require_basics
+require_tool "$MKFS_EXT4" mkfs.ext4
+require_tool "$MOUNT" mount
+require_tool "$UMOUNT" umount
+require_tool "$LOSETUP" losetup
+have_ext4 || skip_all "$SKIP_REASON"
+loop_setup
 
-loop_require_basics $NTESTS
-have_tool "$MKFS_EXT4" mkfs.ext4 || skip_all "$SKIP_REASON" $NTESTS
-have_tool "$MOUNT" mount || skip_all "$SKIP_REASON" $NTESTS
-have_tool "$UMOUNT" umount || skip_all "$SKIP_REASON" $NTESTS
-have_tool "$LOSETUP" losetup || skip_all "$SKIP_REASON" $NTESTS
-have_ext4 || skip_all "$SKIP_REASON" $NTESTS
-loop_record_baseline
-trap loop_cleanup EXIT
-
-ktap_plan $NTESTS
+ktap_set_plan $NTESTS
 run_test "mkfs.ext4 on a loop device" test_mkfs
 run_test "mount, write files, umount" test_mount_write
-run_test "e2fsck -fn after writing" test_fsck_after_write
+run_test "e2fsck -fn after writing" test_fsck
 run_test "mount -o loop of the image, files intact" test_mount_o_loop
 run_test "umount releases the loop device" test_umount_releases
-run_test "e2fsck -fn at the end" test_fsck_final
-ktap_finish
+run_test "e2fsck -fn at the end" test_fsck
+ktap_finished

@@ -57,26 +57,24 @@ test_nothing_left_bound()
 
 test_still_usable()
 {
-	local img n dev
+	local img dev
 
 	img=$(new_file 1M) || return 1
-	n=$("$LOOPCTL" get-free) || { fail "get-free: $n"; return 1; }
-	dev=$("$LOOPCTL" attach "/dev/loop$n" "$img") ||
-		{ fail "attach /dev/loop$n: $dev"; return 1; }
+	dev=$(attach_free "$img") || return 1
 	dd if=/dev/zero of="$dev" bs=4k count=16 conv=fsync 2>/dev/null ||
 		{ fail "write to $dev failed"; return 1; }
 	"$LOOPCTL" detach "$dev" >/dev/null || { fail "detach failed"; return 1; }
 	wait_unbound "$dev" || { fail "$dev still bound"; return 1; }
 }
 
-loop_require_basics $NTESTS
-have_tool "$STRESS_NG" stress-ng || skip_all "$SKIP_REASON" $NTESTS
-loop_record_baseline
+ktap_print_header
+loop_require_basics
+require_tool "$STRESS_NG" stress-ng
+loop_setup
 BOUND_BEFORE=$(bound_list | tr '\n' ' ')
-trap loop_cleanup EXIT
 
-ktap_plan $NTESTS
+ktap_set_plan $NTESTS
 run_test "stress-ng --loop 2 --timeout ${STRESS_SECONDS}s" test_stress_ng
 run_test "no device left bound" test_nothing_left_bound
 run_test "loop devices still usable" test_still_usable
-ktap_finish
+ktap_finished
