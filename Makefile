@@ -15,22 +15,34 @@
 #   make dkms-check  dkms add/install/remove it for build/kver (root)
 #   make clean       remove build outputs (keeps the extracted kernel source)
 #
-# Variables:
+# Variables (this is where each is documented):
 #   LOOP_KO=ours|stock|/path/to/loop.ko   module under test (default ours)
 #   W=1 C=1          passed to kbuild for the module
-#   TESTS="a b"      run only these selftest programs
+#   TESTS="a b"      run only these selftest programs (check, check-intree)
 #   TEST_TIMEOUT=N   per-program timeout in the guest (default: settings, else 45)
-#   QEMU_TIMEOUT=N   host-side timeout for one boot in seconds (default 900)
-#   MEM=MiB SMP=N    guest size (default 2048, 2)
-#   DISK=img         attach a raw image as a virtio disk (/dev/vda in the guest)
+#   QEMU_TIMEOUT=N   host-side timeout for one boot in seconds (default 900;
+#                    bench 3000, check-intree 3600)
+#   MEM=MiB SMP=N    guest size (default 2048, 2; bench 3072)
+#   DISK=img         attach a raw image as a virtio disk (/dev/vda in the guest;
+#                    bench default build/bench-disk.img)
 #   APPEND="..."     extra kernel command line
 #   SELFTESTS_SRC=dir  selftests to build (default tools/testing/selftests/loop)
 #   MODULE_SRC=dir   tree holding drivers/block/loop.c and include/ (default .)
+#   KVER=...         kernel version to build and boot (default: the newest
+#                    6.12 Debian kernel, written to build/kver)
+#   BENCH_ARGS="bench.rounds=3 ..."  guest options of make bench (the list is
+#                    at the top of bench/guest-bench.sh)
+#   BENCH_MEM_ROUNDS=N  memory boots of make bench, 3 per round (default 2)
+#   INTREE_BOOTS="min0 maxloop4"  which check-intree boots run
+#   INTREE_SKIP="a b"  programs left out of both check-intree boots
+#   INTREE_STRESS_SECONDS=N  loop_stress per variant in the min0 boot (300)
+#   JOBS=N           check-intree kernel build jobs (default nproc)
+#   CCACHE_DIR=dir   check-intree's ccache (default build/ccache)
 
 SHELL := /bin/bash
 B := $(CURDIR)/build
 # Read lazily: build/kver is written by vm/deps.sh.
-KVER = $(shell cat $(B)/kver 2>/dev/null)
+KVER ?= $(shell cat $(B)/kver 2>/dev/null)
 KDIR = /lib/modules/$(KVER)/build
 
 LOOP_KO ?= ours
@@ -41,8 +53,11 @@ MOD_DIR := $(B)/module
 export LOOP_KO MODULE_SRC SELFTESTS_SRC TESTS TEST_TIMEOUT QEMU_TIMEOUT \
 	MEM SMP DISK APPEND
 
-.PHONY: all deps module selftests initramfs build-all run check shell \
-	clean distclean help
+.PHONY: all deps module selftests initramfs build-all clean distclean help
+
+# The steps below run in the order they are listed: a later one reads what
+# an earlier one wrote (build/kver, the module, the selftests).
+.NOTPARALLEL:
 
 all: module
 
@@ -74,27 +89,47 @@ module: $(B)/kver
 selftests: $(B)/kver
 	@vm/build-selftests.sh
 
-initramfs: $(B)/kver
+# The initramfs takes the module (when it is ours) and the selftests.
+initramfs: $(if $(filter ours,$(LOOP_KO)),module) selftests
 	@vm/mkinitramfs.sh
 
-# Everything a boot needs; the module only when it is ours.
-build-all: $(if $(filter ours,$(LOOP_KO)),module) selftests initramfs
+# Everything a boot needs.
+build-all: initramfs
 
-run:
-	@vm/boot.sh run
+# The entry points.  Each builds what it boots and boots it holding
+# build/.lock (vm/locked), so that two of them in one tree wait for each
+# other instead of rebuilding under each other's guest: `make X` runs
+# `make X-locked` under the lock, and X-locked's prerequisites are what X
+# needs.  check and check-intree end with two lines, "N skipped" and
+# "N passed, N failed"; a build that fails stops make before them.
+ENTRY := check run shell bench check-intree
+.PHONY: $(ENTRY) $(ENTRY:%=%-locked)
+$(ENTRY):
+	@MAKE_ENTRY=$@ vm/locked $(MAKE) --no-print-directory $@-locked
 
-shell:
-	@vm/boot.sh shell
-
-# The last line printed on stdout is always "N passed, N failed, N skipped"
-# (a build failure counts as one failure).
-check:
+check-locked: deps build-all
 	@vm/check.sh
 
-# Stock vs ours in one boot; writes bench/report.md and bench/*.png.
-.PHONY: bench
-bench:
+run-locked: deps build-all
+	@vm/boot.sh run
+
+shell-locked: deps build-all
+	@vm/boot.sh shell
+
+# Stock vs ours in one boot, then the memory boots; writes bench/report.md
+# and bench/*.png.  The control-path helper goes into bench/, which the
+# initramfs takes as it is, so it is built first.
+bench-locked: deps bench/ctlbench build-all $(B)/bench-disk.img
 	@bench/run.sh
+
+bench/ctlbench: bench/ctlbench.c include/uapi/linux/loop.h
+	nice gcc -static -O2 -Wall -Wextra -Iinclude/uapi -o $@ $<
+
+# The virtio disk of the ext4 rows: 1 GiB, sparse; the guest makes the
+# file system.
+$(B)/bench-disk.img:
+	@mkdir -p $(B)
+	truncate -s 1G $@
 
 # The in-tree patch series against pristine linux-source-6.12, checked
 # with checkpatch --strict and git am; output in build/series/out.
@@ -105,7 +140,7 @@ patch: $(B)/kver
 # The DKMS source tree: what `dkms add .` needs and nothing else.
 DKMS_VERSION = $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 DKMS_STAGE = $(B)/dkms/loop-$(DKMS_VERSION)
-.PHONY: dkms dkms-check check-intree
+.PHONY: dkms dkms-check
 dkms:
 	@rm -rf $(DKMS_STAGE)
 	@mkdir -p $(DKMS_STAGE)/drivers/block
@@ -119,8 +154,8 @@ dkms-check: dkms $(B)/kver
 	@vm/dkms-check.sh
 
 # Series applied to pristine 6.12, debug kernel with the driver built in,
-# two boots; about 25 minutes warm (see README).
-check-intree:
+# two boots (see README for the time it takes).
+check-intree-locked: deps
 	@vm/check-intree.sh
 
 clean:

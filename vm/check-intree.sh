@@ -25,11 +25,11 @@
 #      Each must end with every program passing or skipping, a kmemleak
 #      scan with no report, and a kernel log with no splat.
 #
-# The last line on stdout is "N passed, N failed, N skipped", summed over
-# both boots (a build failure is one failure).  Logs: build/logs/intree-*.log.
-# Environment: INTREE_STRESS_SECONDS, INTREE_BOOTS="min0 maxloop4" (which
-# boots), INTREE_SKIP (programs left out, default loop_stack: see below),
-# JOBS (default nproc), QEMU_TIMEOUT (per boot, default 3600).
+# Ends with "N skipped" and "N passed, N failed" (print_counts), summed
+# over both boots (a build failure is one failure).  make runs it under
+# build/.lock, after `make deps`.  Logs: build/logs/intree-*.log.
+# Variables (INTREE_*, TESTS, JOBS, CCACHE_DIR, QEMU_TIMEOUT): see the
+# top-level Makefile.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -45,16 +45,12 @@ BOOTS=${INTREE_BOOTS:-min0 maxloop4}
 export CCACHE_DIR=${CCACHE_DIR:-$B/ccache}
 KMAKE=(make -s -C "$SRC" CC="ccache gcc" -j"$JOBS")
 
+. vm/lib.sh
 mkdir -p "$B" "$I" "$B/logs"
-exec 9> "$B/.lock"
-if ! flock -n 9; then
-	echo "check-intree: another make check/run/shell is using this tree; waiting"
-	flock 9
-fi
 
 fail() {
 	echo "check-intree: FAIL: $1"
-	echo "0 passed, 1 failed, 0 skipped"
+	print_counts 0 1 0
 	exit 1
 }
 
@@ -63,7 +59,6 @@ step() {
 }
 
 t0=$(date +%s)
-make --no-print-directory -s deps || fail "'make deps' failed"
 command -v ccache >/dev/null || fail "ccache not installed (make deps)"
 
 step "make patch"
@@ -135,10 +130,13 @@ SELFTESTS_SRC=$SRC/tools/testing/selftests/loop LOOP_KO=builtin \
 # (15 minutes for the program, 5 of its 11 tests cut off).  It runs in make
 # check, on Debian's kernel, until it has a shape that fits this kernel.
 SKIP=${INTREE_SKIP-loop_stack}
+WANT=${TESTS:-}
 list=$B/selftests/install/loop/tests.list
 [ -s "$list" ] || fail "no $list after the selftests build"
 TESTS=$(for t in $(cat "$list"); do
-	case " $SKIP " in *" $t "*) ;; *) echo "$t" ;; esac
+	case " $SKIP " in *" $t "*) continue ;; esac
+	[ -z "$WANT" ] || case " $WANT " in *" $t "*) ;; *) continue ;; esac
+	echo "$t"
 done | tr '\n' ' ')
 export TESTS
 [ -n "$SKIP" ] && step "left out in these boots: $SKIP"
@@ -158,12 +156,11 @@ for boot in $BOOTS; do
 	QEMU_TIMEOUT=${QEMU_TIMEOUT:-3600} CONSOLE=progress \
 		vm/run-qemu.sh "intree-$boot" check
 	qrc=$?
-	out=$(vm/report.sh "$log" "$qrc")
+	vm/report.sh "$log" "$qrc" > "$log.report"
 	# Passes are in the log; show the rest (skips, failures, reasons).
-	echo "$out" | grep -v -E '^(PASS |== )' | sed "s/^/check-intree: $boot: /"
-	counts=$(echo "$out" | tail -n 1)
-	set -- $counts
-	p=$1 f=$3 s=$5
+	grep -v -E '^(PASS |== )' "$log.report" | sed "s/^/check-intree: $boot: /"
+	read -r p f s <<< "$(read_counts "$log.report")"
+	[ -n "$s" ] || { p=0 f=1 s=0; echo "check-intree: FAIL: $boot: no counts"; }
 	# The device count at boot is what the configuration promises.
 	got=$(tr -d '\r' < "$log" | sed -n 's/^looptest: loop is built in; devices at boot: //p' | sed 's/ *$//')
 	if [ "$got" != "$want" ]; then
@@ -174,5 +171,5 @@ for boot in $BOOTS; do
 done
 
 step "done in $(( $(date +%s) - t0 )) s"
-echo "$passed passed, $failed failed, $skipped skipped"
+print_counts "$passed" "$failed" "$skipped"
 [ "$failed" = 0 ]

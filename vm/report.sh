@@ -1,6 +1,7 @@
 #!/bin/bash
 # vm/report.sh LOG [QEMU_RC] - count the selftest results of a guest log and
-# print them; the last line is always "N passed, N failed, N skipped".
+# print them; the last two lines are always "N skipped" and
+# "N passed, N failed" (print_counts in vm/lib.sh).
 #
 # Counting, per TAP result line ("ok N ..." / "not ok N ..." at the start of a
 # program's output; indented subtests are not counted):
@@ -24,9 +25,10 @@ set -uo pipefail
 
 LOG=${1:?usage: report.sh LOG [QEMU_RC]}
 QRC=${2:-}
+. "$(dirname "$0")/lib.sh"
 
 final() {
-	echo "$1 passed, $2 failed, $3 skipped"
+	print_counts "$1" "$2" "$3"
 	[ "$2" = 0 ] && exit 0
 	exit 1
 }
