@@ -32,30 +32,17 @@
 
 #define MIB			(1024 * 1024)
 
-/* stack: the tmpfs file under it all, and the image files on ext4 */
+/* stack: three levels; an image is allocated, then every other 4 KiB punched */
 #define STACK_LEVELS		3
-#define STACK_LOWER_SIZE	(256 * MIB)
-#define STACK_IMAGE_SIZE	(64 * MIB)
-#define STACK_THIRD_SIZE	(16 * MIB)
-/* An image is allocated, then every other FRAG_CHUNK is punched out. */
 #define FRAG_CHUNK		4096
-/*
- * An ext4 inode holds 4 extents, a 4 KiB tree block 340: a file with more
- * than a thousand has index blocks above its leaves.
- */
-#define FRAG_MIN_EXTENTS	1000
-/* stack: files per data level, spread over FILES_DIRS directories */
-#define FILES_OLD		192
-#define FILES_NEW		64
+/* stack: the files of a data level are spread over FILES_DIRS directories */
 #define FILES_DIRS		8
 #define FILES_MAX_SIZE		(25 * 1024)
 
 /* killed */
 #define KILLED_FS_SIZE		(96 * MIB)
 #define KILLED_DURABLE		(4 * MIB)
-#define KILLED_WRITE		(16 * MIB)
 #define KILLED_SYNC_SIZE	(4 * MIB)
-#define KILLED_SYNC_ROUNDS	16
 
 /* fsize */
 #define FSIZE_LIMIT		(1 * MIB)
@@ -67,6 +54,48 @@
 #define CHFD_SIZE		(4 * MIB)
 #define CHFD_ROUNDS		100
 #define CHFD_READERS		2
+
+/*
+ * How much the tests do.  With LOOP_STACK_SMALL=1 in the environment they
+ * do less, for slow kernels (KASAN and lockdep under TCG, as in make
+ * check-intree), through the same paths: the images still need extent
+ * blocks below an index (an ext4 inode holds 4 extents, a 4 KiB tree block
+ * 340), the upper file systems still have cold inodes and bitmaps to read.
+ */
+struct stack_shape {
+	off_t lower_size;	/* stack: the tmpfs file under level 0 */
+	off_t image_size;	/* stack: the image of level 1, on level 0 */
+	off_t third_size;	/* stack: the image of level 2, on level 1 */
+	long min_extents;	/* stack: extents each image must have */
+	int files_old;		/* stack: files per data level, and new ones */
+	int files_new;
+	off_t killed_write;	/* killed: bytes written before fsync() */
+	int killed_rounds;	/* killed: fdatasync() writers killed */
+};
+
+static const struct stack_shape stack_full = {
+	.lower_size = 256 * MIB, .image_size = 64 * MIB,
+	.third_size = 16 * MIB, .min_extents = 1000,
+	.files_old = 192, .files_new = 64,
+	.killed_write = 16 * MIB, .killed_rounds = 16,
+};
+
+static const struct stack_shape stack_small = {
+	.lower_size = 96 * MIB, .image_size = 24 * MIB,
+	.third_size = 8 * MIB, .min_extents = 500,
+	.files_old = 48, .files_new = 16,
+	.killed_write = 4 * MIB, .killed_rounds = 6,
+};
+
+static const struct stack_shape *shape = &stack_full;
+
+static void __attribute__((constructor)) stack_shape_pick(void)
+{
+	const char *small = getenv("LOOP_STACK_SMALL");
+
+	if (small && *small && strcmp(small, "0"))
+		shape = &stack_small;
+}
 
 /* --- tools, the kernel log, caches ------------------------------------ */
 
@@ -822,7 +851,7 @@ static int stack_down(struct fs_level *lvl)
  * whose inodes and bitmaps are not in memory, on levels 1 and 2; then
  * e2fsck every level.  No step may hang, oops or log an I/O error.
  */
-TEST_F_TIMEOUT(stack, cold_caches, 150)
+TEST_F_TIMEOUT(stack, cold_caches, 600)
 {
 	struct fs_level *l0 = &self->lvl[0];
 	char why[PATH_MAX + 64], path[PATH_MAX + 16];
@@ -831,7 +860,7 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 
 	/* Level 0: ext4 on a loop device over a tmpfs file. */
 	backfd = loop_backing_create(l0->backing, sizeof(l0->backing),
-				     STACK_LOWER_SIZE, 0);
+				     shape->lower_size, 0);
 	ASSERT_LE(0, backfd);
 	close(backfd);
 	ASSERT_EQ(0, fs_level_bind(l0, self->env.lo.ctl, O_RDWR, 0));
@@ -842,18 +871,18 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 	/* Levels 1 and 2, each with files on it. */
 	for (i = 1; i < STACK_LEVELS; i++) {
 		extents[i] = stack_level_new(&self->env, &self->lvl[i],
-					     i == 1 ? STACK_IMAGE_SIZE :
-						      STACK_THIRD_SIZE,
+					     i == 1 ? shape->image_size :
+						      shape->third_size,
 					     variant->lo_flags, variant->atime);
-		ASSERT_LE(FRAG_MIN_EXTENTS, extents[i])
-			TH_LOG("level %d: over %d extents expected, got %ld",
-			       i, FRAG_MIN_EXTENTS, extents[i]);
+		ASSERT_LE(shape->min_extents, extents[i])
+			TH_LOG("level %d: over %ld extents expected, got %ld",
+			       i, shape->min_extents, extents[i]);
 		ksft_print_msg("level %d: loop%d over an image of %ld extents\n",
 			       i, self->lvl[i].nr, extents[i]);
 		EXPECT_EQ(!!(variant->lo_flags & LO_FLAGS_DIRECT_IO),
 			  loop_sysfs_ll(self->lvl[i].nr, "loop/dio"))
 			TH_LOG("level %d: dio must be as asked for", i);
-		ASSERT_EQ(0, files_write(self->lvl[i].mnt, "old", FILES_OLD,
+		ASSERT_EQ(0, files_write(self->lvl[i].mnt, "old", shape->files_old,
 					 10 * i));
 	}
 
@@ -867,19 +896,19 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 	for (i = 1; i < STACK_LEVELS; i++) {
 		const char *mnt = self->lvl[i].mnt;
 
-		ret = files_check(mnt, "old", 0, FILES_OLD, 1, 10 * i, false,
+		ret = files_check(mnt, "old", 0, shape->files_old, 1, 10 * i, false,
 				  why, sizeof(why));
 		ASSERT_EQ(0, ret) TH_LOG("level %d after remount: %s", i, why);
-		ASSERT_EQ(0, files_write(mnt, "new", FILES_NEW, 100 * i));
+		ASSERT_EQ(0, files_write(mnt, "new", shape->files_new, 100 * i));
 		snprintf(path, sizeof(path), "%s/d0", mnt);
 		backfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		ASSERT_LE(0, backfd);
 		EXPECT_EQ(0, syncfs(backfd));
 		close(backfd);
 		ASSERT_EQ(0, files_do(FILES_TRUNCATE, mnt, "old", 1,
-				      FILES_OLD, 4));
+				      shape->files_old, 4));
 		ASSERT_EQ(0, files_do(FILES_UNLINK, mnt, "new", 1,
-				      FILES_NEW, 2));
+				      shape->files_new, 2));
 		snprintf(path, sizeof(path), "%s/bump", mnt);
 		ASSERT_EQ(0, file_write_sync(path, 64 * 1024, 200));
 	}
@@ -897,7 +926,7 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 		ret = file_warm(self->lvl[i].backing);
 	for (i = 1; i < STACK_LEVELS && !ret; i++)
 		ret = files_do(FILES_STAT, self->lvl[i].mnt, "old", 0,
-			       FILES_OLD, 2);
+			       shape->files_old, 2);
 	ASSERT_EQ(0, ret) TH_LOG("reading the images and stat(): %s",
 				 strerror(-ret));
 	for (i = STACK_LEVELS - 1; i > 0; i--) {
@@ -905,7 +934,7 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 		snprintf(path, sizeof(path), "%s/bump", self->lvl[i].mnt);
 		ASSERT_EQ(0, file_overwrite_direct(path, 200 + i));
 		ASSERT_EQ(0, files_do(FILES_UNLINK, self->lvl[i].mnt, "old", 0,
-				      FILES_OLD, 2))
+				      shape->files_old, 2))
 			TH_LOG("level %d: deleting files with cold caches", i);
 	}
 	sync();
@@ -913,13 +942,13 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 	for (i = 1; i < STACK_LEVELS; i++) {
 		const char *mnt = self->lvl[i].mnt;
 
-		ret = files_check(mnt, "old", 1, FILES_OLD, 4, 10 * i, true,
+		ret = files_check(mnt, "old", 1, shape->files_old, 4, 10 * i, true,
 				  why, sizeof(why));
 		EXPECT_EQ(0, ret) TH_LOG("level %d, truncated: %s", i, why);
-		ret = files_check(mnt, "old", 3, FILES_OLD, 4, 10 * i, false,
+		ret = files_check(mnt, "old", 3, shape->files_old, 4, 10 * i, false,
 				  why, sizeof(why));
 		EXPECT_EQ(0, ret) TH_LOG("level %d, kept: %s", i, why);
-		ret = files_check(mnt, "new", 0, FILES_NEW, 2, 100 * i, false,
+		ret = files_check(mnt, "new", 0, shape->files_new, 2, 100 * i, false,
 				  why, sizeof(why));
 		EXPECT_EQ(0, ret) TH_LOG("level %d, written: %s", i, why);
 	}
@@ -933,7 +962,7 @@ TEST_F_TIMEOUT(stack, cold_caches, 150)
 		if (i > 0) {
 			ASSERT_EQ(0, fs_level_unbind(&self->lvl[i]));
 			extents[i] = fiemap_count_path(self->lvl[i].backing);
-			EXPECT_LE(FRAG_MIN_EXTENTS, extents[i])
+			EXPECT_LE(shape->min_extents, extents[i])
 				TH_LOG("level %d: the image must stay fragmented, has %ld extents",
 				       i, extents[i]);
 		}
@@ -981,7 +1010,7 @@ FIXTURE_TEARDOWN_PARENT(killed)
 }
 
 /*
- * Write KILLED_WRITE bytes to @path, say 'S' on @wfd, fsync(), say 'D'
+ * Write shape->killed_write bytes to @path, say 'S' on @wfd, fsync(), say 'D'
  * (or 'E' if fsync() failed).  The bytes go to every other 4 KiB of the
  * file, so that writeback sends many small requests rather than a few
  * large ones: a driver is most tempted to move small ones itself.
@@ -995,7 +1024,7 @@ static __noreturn void killed_fsync_child(const char *path, int wfd)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		_exit(1);
-	for (done = 0; done < KILLED_WRITE; done += sizeof(buf)) {
+	for (done = 0; done < shape->killed_write; done += sizeof(buf)) {
 		loop_pattern_fill(buf, sizeof(buf), done, 5);
 		if (pwrite(fd, buf, sizeof(buf), 2 * done) != sizeof(buf))
 			_exit(1);
@@ -1121,7 +1150,7 @@ static void killed_verify(struct __test_metadata *_metadata,
 }
 
 /* Children killed 0 to 20 ms into the fsync() of 16 MiB. */
-TEST_F_TIMEOUT(killed, in_fsync, 90)
+TEST_F_TIMEOUT(killed, in_fsync, 300)
 {
 	static const unsigned int delay_ms[] = { 0, 2, 5, 10, 20 };
 	char path[PATH_MAX + 16], durable[PATH_MAX + 16];
@@ -1149,10 +1178,10 @@ TEST_F_TIMEOUT(killed, in_fsync, 90)
 
 /*
  * Children overwriting a file with an fdatasync() after each 4 KiB,
- * killed at KILLED_SYNC_ROUNDS points of that: a killed task's writeback
+ * killed at shape->killed_rounds points of that: a killed task's writeback
  * one request at a time.
  */
-TEST_F_TIMEOUT(killed, in_fdatasync, 90)
+TEST_F_TIMEOUT(killed, in_fdatasync, 300)
 {
 	char path[PATH_MAX + 16], durable[PATH_MAX + 16];
 	struct fs_level *l = &self->fs;
@@ -1163,7 +1192,7 @@ TEST_F_TIMEOUT(killed, in_fdatasync, 90)
 		       sizeof(durable));
 	snprintf(path, sizeof(path), "%s/victim", l->mnt);
 	ASSERT_EQ(0, file_write_sync(path, KILLED_SYNC_SIZE, 6));
-	for (r = 0; r < KILLED_SYNC_ROUNDS; r++) {
+	for (r = 0; r < shape->killed_rounds; r++) {
 		/* After the last burst (a journal commit): dev_read_shallow(). */
 		ASSERT_EQ(0, dev_read_shallow(l->nr, 600));
 		ret = killed_round(killed_fdatasync_child, path, 1 + r % 10);
@@ -1243,7 +1272,7 @@ static void fsize_expect(struct __test_metadata *_metadata, int fd,
  * buffered with fsync(), and across the limit.  Every write succeeds, no
  * SIGXFSZ arrives, the data reads back.
  */
-TEST_F(fsize, write_past_limit)
+TEST_F_TIMEOUT(fsize, write_past_limit, 120)
 {
 	static const off_t pos[] = { 2 * MIB, 5 * MIB, MIB - FSIZE_CHUNK / 2 };
 	static const char * const what[] = {
@@ -1411,7 +1440,7 @@ static int chfd_switch(int devfd, const char *path, int oflags)
 	return ret;
 }
 
-TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 120)
+TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 300)
 {
 	int failed = 0, dio_on_ramfs = 0, dio_lost = 0, first_err = 0;
 	struct loop_fixture *lo = &self->env.lo;
