@@ -48,6 +48,57 @@ grep -ao 'BENCH module=[^ ]* round=[0-9]* test=[^ ]* value=[-0-9.]* unit=[^ ]*' 
 grep -ao 'BENCH-INFO.*' "$TMP/log" > "$TMP/info" || true
 grep -ao 'BENCH-ERROR.*' "$TMP/log" > "$TMP/errors" || true
 
+# Busy share and CPU per operation of the mj1 rows, from BENCH-INFO.
+awk '
+function kv(s,   i) { i = index(s, "="); return substr(s, i + 1) }
+function med(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+/^BENCH-INFO module=.* test=mj1-.* busy=/ {
+	m = t = ""; busy = wall = kib = jobs = 0
+	for (i = 2; i <= NF; i++) {
+		if ($i ~ /^module=/) m = kv($i)
+		else if ($i ~ /^test=/) t = kv($i)
+		else if ($i ~ /^jobs=/) jobs = kv($i)
+		else if ($i ~ /^busy=/) { busy = kv($i); sub(/jiffies/, "", busy) }
+		else if ($i ~ /^wall=/) { wall = kv($i); sub(/s$/, "", wall) }
+		else if ($i ~ /^io=/) { kib = kv($i); sub(/KiB/, "", kib) }
+	}
+	if (m == "stock2" || wall <= 0 || kib <= 0) next
+	row = t; sub(/-(raw|buffered|dio)$/, "", row); sub(/-ext4$/, "-ext4", row)
+	if (t ~ /-raw$/) mode = "raw"; else if (t ~ /-dio$/) mode = "dio"; else mode = "buffered"
+	key = row SUBSEP mode SUBSEP m
+	op = (t ~ /seq/) ? 1024 : 4
+	n = ++cnt[key]
+	sh[key, n] = busy / (wall * 100 * ncpu)
+	us[key, n] = busy * 10000 / (kib / op)
+	rows[row] = 1; seen[key] = 1
+}
+function cell(key,   n, i, a, b) {
+	n = cnt[key]
+	if (!n) return "-"
+	for (i = 1; i <= n; i++) { a[i] = sh[key, i]; b[i] = us[key, i] }
+	return sprintf("%.0f%% / %.0f", 100 * med(a, n), med(b, n))
+}
+END {
+	for (r in rows)
+		printf "| %s | %s | %s | %s | %s | %s |\n", r,
+			cell(r SUBSEP "raw" SUBSEP "raw"),
+			cell(r SUBSEP "buffered" SUBSEP "stock"),
+			cell(r SUBSEP "buffered" SUBSEP "ours"),
+			cell(r SUBSEP "dio" SUBSEP "stock"),
+			cell(r SUBSEP "dio" SUBSEP "ours")
+}' ncpu="$(sed -n 's/.*cpus=\([0-9]*\).*/\1/p' "$TMP/log" | head -n 1)" "$TMP/info" |
+	LC_ALL=C sort > "$TMP/mjbusy"
+if [ -s "$TMP/mjbusy" ]; then
+	{
+		echo "| row | raw: busy / CPU/op | stock buffered | ours buffered | stock dio | ours dio |"
+		echo "|---|---|---|---|---|---|"
+		cat "$TMP/mjbusy"
+	} > "$TMP/md-mjbusy"
+fi
+
 awk -v tmp="$TMP" '
 function kv(s,   i) { i = index(s, "="); return substr(s, i + 1) }
 # Median, min, max of the n values in a[1..n] (sorted in place).
@@ -481,6 +532,19 @@ fi
 		echo
 		cat "$TMP/md-mjN-cpu"
 		echo
+		if [ -s "$TMP/md-mjbusy" ]; then
+			echo "### Where the CPU goes (mj1)"
+			echo
+			echo "From the guest's counters of each fio run (\`BENCH-INFO ... busy= wall= io=\`):"
+			echo "**busy** is the CPU time of all CPUs over the run's wall time times the CPUs"
+			echo "(100% = every CPU busy from fio's start to its exit; fio's start-up and exit"
+			echo "keep even the raw file's runs below 80%); **CPU/op** is that CPU time over the"
+			echo "operations fio completed (4 KiB for the random jobs, 1 MiB for the sequential"
+			echo "ones), in microseconds. Medians over the rounds."
+			echo
+			cat "$TMP/md-mjbusy"
+			echo
+		fi
 		echo "### Multi-job goals"
 		echo
 		echo "mj1 rows: ours >= 1.5x stock and >= 0.7x raw; every row: ours not below stock"
