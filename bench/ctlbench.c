@@ -208,9 +208,8 @@ static void add_dev(int i)
 		die("LOOP_CTL_ADD", i);
 }
 
-static void bind_dev(int i)
+static int open_dev(int i)
 {
-	struct loop_config cfg;
 	char path[64];
 	int fd;
 
@@ -218,6 +217,14 @@ static void bind_dev(int i)
 	fd = open(path, O_RDWR);
 	if (fd < 0)
 		die("open /dev/loopN", i);
+	return fd;
+}
+
+static void bind_dev(int i)
+{
+	struct loop_config cfg;
+	int fd = open_dev(i);
+
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = backing;
 	if (ioctl(fd, LOOP_CONFIGURE, &cfg))
@@ -227,13 +234,8 @@ static void bind_dev(int i)
 
 static void unbind_dev(int i)
 {
-	char path[64];
-	int fd;
+	int fd = open_dev(i);
 
-	snprintf(path, sizeof(path), "/dev/loop%d", i);
-	fd = open(path, O_RDWR);
-	if (fd < 0)
-		die("open /dev/loopN", i);
 	if (ioctl(fd, LOOP_CLR_FD, 0))
 		die("LOOP_CLR_FD", i);
 	close(fd);
