@@ -139,14 +139,14 @@ boot_tests() {
 	local t
 
 	for t in $(cat "$list"); do
-		case " $SKIP $1 " in *" $t "*) continue ;; esac
+		case " $SKIP ${1:-} " in *" $t "*) continue ;; esac
 		[ -z "$WANT" ] || case " $WANT " in *" $t "*) ;; *) continue ;; esac
 		echo "$t"
 	done | tr '\n' ' '
 }
 [ -n "$SKIP" ] && step "left out in these boots: $SKIP"
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 booted=0
 for boot in $BOOTS; do
 	case $boot in
 	min0) append="LOOP_STRESS_SECONDS=$STRESS LOOP_STACK_SMALL=1"
@@ -160,6 +160,7 @@ for boot in $BOOTS; do
 		step "boot $boot: no program to run, left out"
 		continue
 	fi
+	booted=$((booted + 1))
 	log=build/logs/intree-$boot.log
 	step "boot $boot: $append (log $log)"
 	KERNEL=$OBJ/arch/x86/boot/bzImage APPEND="$append" TEST_TIMEOUT=$tmo \
@@ -180,6 +181,7 @@ for boot in $BOOTS; do
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
 
+[ "$booted" -gt 0 ] || fail "no boot had a program to run (TESTS='$WANT')"
 step "done in $(( $(date +%s) - t0 )) s"
 print_counts "$passed" "$failed" "$skipped"
 [ "$failed" = 0 ]
