@@ -705,7 +705,8 @@ static const struct blk_mq_ops lo_mq_ops = {
 };
 
 /*
- * Binding and configuration.
+ * Per-device ioctls: binding, unbinding and configuring a device, each
+ * behind one case of lo_ioctl() at the end of the section.
  */
 
 /*
@@ -1613,9 +1614,7 @@ static bool lo_ioctl_permitted(blk_mode_t mode, unsigned int cmd)
 	}
 }
 
-/*
- * Per-device ioctls.
- */
+/* The per-device ioctls: the permission check once, then one switch. */
 static int lo_ioctl(struct block_device *bdev, blk_mode_t mode,
 		    unsigned int cmd, unsigned long arg)
 {
@@ -1730,6 +1729,12 @@ static int lo_compat_ioctl(struct block_device *bdev, blk_mode_t mode,
 	}
 }
 #endif
+
+/*
+ * Opening and closing a device.  The last close unbinds a device with
+ * LO_FLAGS_AUTOCLEAR or a deferred LOOP_CLR_FD, and hands a device that
+ * LOOP_CTL_CONFIGURE gave up to the reaper.
+ */
 
 static int lo_open(struct gendisk *disk, blk_mode_t mode)
 {
