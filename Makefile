@@ -31,7 +31,8 @@
 #   KVER=...         kernel version to build and boot (default: the newest
 #                    6.12 Debian kernel, written to build/kver)
 #   BENCH_ARGS="bench.rounds=3 ..."  guest options of make bench (the list is
-#                    at the top of bench/guest-bench.sh)
+#                    at the top of bench/guest-bench.sh; bench.profile= puts
+#                    the host's perf into the initramfs)
 #   BENCH_MEM_ROUNDS=N  memory boots of make bench, 3 per round (default 2)
 #   INTREE_BOOTS="min0 maxloop4"  which check-intree boots run
 #   INTREE_SKIP="a b"  programs left out of both check-intree boots
@@ -121,6 +122,9 @@ shell-locked: deps build-all
 # initramfs takes as it is, so it is built first.
 bench-locked: deps bench/ctlbench build-all $(B)/bench-disk.img
 	@bench/run.sh
+
+# bench.profile= in BENCH_ARGS needs perf in the guest.
+bench-locked: export INITRAMFS_PERF = $(if $(findstring bench.profile=,$(BENCH_ARGS)),1)
 
 bench/ctlbench: bench/ctlbench.c include/uapi/linux/loop.h
 	nice gcc -static -O2 -Wall -Wextra -Iinclude/uapi -o $@ $<

@@ -52,6 +52,10 @@
 #   bench.multi=1      0 skips the multi-job rows (mj1-*, mjN-*)
 #   bench.mjruntime=800ms  run time of each multi-job fio run (48 runs per
 #                      module and round, so shorter than bench.runtime)
+#   bench.profile=TEXT after each multi-job row whose name contains TEXT,
+#                      the same fio run again under `perf record -a` (cpu-clock,
+#                      both CPUs), not measured; the symbols with 1% or more
+#                      of the samples, as BENCH-PROFILE lines
 #   bench.only=TEXT    only the fio jobs whose test name contains TEXT
 #                      (randwrite-qd32-ext4-buffered, say), raw file included;
 #                      mj: all multi-job rows, mj1-: those on one device
@@ -65,7 +69,7 @@
 
 RB=/usr/real/bin
 ROUNDS=3 RUNTIME=1200ms SIZE=256 MAXN=5000 ITERS=1000 PAIRSECS=1 DATA=1 CTL=1
-ONLY= MEMBOOT= MEMROUND=1 MULTI=1 MJRUNTIME=800ms
+ONLY= MEMBOOT= MEMROUND=1 MULTI=1 MJRUNTIME=800ms PROFILE=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bench.rounds=*) ROUNDS=${arg#*=} ;;
@@ -79,6 +83,7 @@ for arg in $(cat /proc/cmdline); do
 	bench.multi=*) MULTI=${arg#*=} ;;
 	bench.mjruntime=*) MJRUNTIME=${arg#*=} ;;
 	bench.only=*) ONLY=${arg#*=} ;;
+	bench.profile=*) PROFILE=${arg#*=} ;;
 	bench.memboot=*) MEMBOOT=${arg#*=} ;;
 	bench.memround=*) MEMROUND=${arg#*=} ;;
 	esac
@@ -249,6 +254,32 @@ $(awk -v s0="$s0" -v s1="$s1" -v kb="$kb" 'BEGIN { split(s0, a, " "); split(s1, 
 EOF
 	echo "BENCH-INFO module=$m round=$r test=$t jobs=$# busy=${busy}jiffies wall=${wall}s io=${kb}KiB"
 	[ -n "$cpu" ] && echo "BENCH module=$m round=$r test=$t-cpu value=$cpu unit=cpu-s/GiB"
+	case "$t" in
+	*"$PROFILE"*) [ -n "$PROFILE" ] && mj_profile "$m" "$r" "$t" "$how" \
+		--rw="$rw" --bs="$bs" $eng $jobs ;;
+	esac
+}
+
+# mj_profile MODULE ROUND TEST HOW FIO-ARGS...: the run again under perf,
+# not measured; the symbols with 1% or more of the samples of both CPUs.
+mj_profile() {
+	local m=$1 r=$2 t=$3 how=$4
+	shift 4
+	if [ ! -x $RB/perf ]; then
+		echo "BENCH-ERROR bench.profile: no perf in the guest"
+		rc=1
+		return
+	fi
+	[ "$how" = uring ] && sync
+	$RB/perf record -q -a -e cpu-clock -F 999 -o /tmp/perf.data -- \
+		$RB/fio "$@" --runtime="$MJRUNTIME" --time_based \
+		--size="${MJSIZE}M" --group_reporting \
+		--output-format=terse --terse-version=3 > /dev/null 2>&1
+	$RB/perf report -q -i /tmp/perf.data --stdio --no-children \
+		--sort comm,dso,sym --percent-limit 1 2> /dev/null |
+		grep -v '^$' | head -n 40 |
+		sed "s/^/BENCH-PROFILE module=$m round=$r test=$t /"
+	rm -f /tmp/perf.data
 }
 
 # mj_any CFG SUFFIX: true if bench.only leaves any job CFG-*-SUFFIX to run.

@@ -40,6 +40,8 @@ KSELFTEST=$B/selftests/install/kselftest
 LOOP_KO=${LOOP_KO:-ours}
 
 REAL_TOOLS="losetup blockdev mkfs.ext4 mke2fs e2fsck sfdisk fio stress-ng mount umount"
+# perf (24 MiB with its libraries) only for a profiling bench, which asks.
+[ "${INITRAMFS_PERF:-}" = 1 ] && REAL_TOOLS="$REAL_TOOLS perf"
 # Stock modules wanted in the guest (with their dependencies from modules.dep).
 STOCK_MODS="ext4 crc32c_intel crc32c_generic virtio_blk brd"
 
