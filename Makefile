@@ -7,7 +7,7 @@
 #   make run         boot and run the end-to-end demo (vm/guest-demo.sh)
 #   make check       all of the above, boot, run the selftests, count the results
 #   make shell       boot into an interactive busybox shell, module loaded
-#   make bench       stock vs ours benchmark, bench/report.md (about 32 min)
+#   make bench       stock vs ours benchmark, bench/report.md (about 35 min)
 #   make patch       in-tree patch series in build/series/out, checked
 #   make check-intree  series on pristine 6.12, debug kernel (KASAN, lockdep,
 #                    kmemleak) with the driver built in, selftests, 10 min race
