@@ -99,19 +99,18 @@ static inline uint64_t loop_now_ms(void)
  */
 #define loop_poll_until(cond, ms) ({					\
 	uint64_t __end = loop_now_ms() + (ms);				\
-	int __ret;							\
+	int __ret = -ETIMEDOUT;						\
+	bool __late;							\
 									\
-	for (;;) {							\
+	do {								\
+		__late = loop_now_ms() > __end;				\
 		if (cond) {						\
 			__ret = 0;					\
 			break;						\
 		}							\
-		if (loop_now_ms() > __end) {				\
-			__ret = (cond) ? 0 : -ETIMEDOUT;		\
-			break;						\
-		}							\
-		loop_msleep(10);					\
-	}								\
+		if (!__late)						\
+			loop_msleep(10);				\
+	} while (!__late);						\
 	__ret;								\
 })
 
