@@ -705,8 +705,8 @@ static const struct blk_mq_ops lo_mq_ops = {
 };
 
 /*
- * Per-device ioctls: binding, unbinding and configuring a device, each
- * behind one case of lo_ioctl() at the end of the section.
+ * Per-device ioctls: binding, unbinding and configuring a device, and the
+ * helpers they share; lo_ioctl() at the end of the section dispatches them.
  */
 
 /*

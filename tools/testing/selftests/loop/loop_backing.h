@@ -70,21 +70,6 @@ static inline long long cgroup_stat(const char *dir, const char *file,
 /* --- a struct loop_fixture made and undone outside the harness's hooks --- */
 
 /*
- * Take a free device for @f and open it with @flags, as loop_fixture_setup()
- * does with LOOP_FIX_DEVICE, but from a test body: 0 or -errno.
- */
-static inline int backing_fix_device(struct loop_fixture *f, int flags)
-{
-	long nr = loop_ctl_get_free(f->ctl);
-
-	if (nr < 0)
-		return nr;
-	f->nr = nr;
-	f->fd = loop_open(f->nr, flags);
-	return f->fd < 0 ? f->fd : 0;
-}
-
-/*
  * After a failed ASSERT the harness of 6.12 skips FIXTURE_TEARDOWN(): the
  * test's process longjmp()s back into the wrapper, where its copy of the
  * non-volatile "child" may read as before the fork, so it takes the
@@ -331,7 +316,7 @@ static inline int backing_prepare(struct backing_state *s)
 	if (s->lo.backfd < 0)
 		return s->lo.backfd;
 
-	ret = backing_fix_device(&s->lo, O_RDWR);
+	ret = loop_fixture_device(&s->lo, O_RDWR);
 	if (ret)
 		return ret;
 	return loop_configure(s->lo.fd, s->lo.backfd, s->lo_flags, 0, 0, 0,

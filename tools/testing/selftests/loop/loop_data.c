@@ -1145,7 +1145,7 @@ TEST_F(swapped, request_completes)
 	ASSERT_LE(0, pg) TH_LOG("paging out: %s", strerror(-pg));
 	pos = pg * sysconf(_SC_PAGESIZE);
 
-	ASSERT_EQ(0, backing_fix_device(&self->lo, O_RDWR));
+	ASSERT_EQ(0, loop_fixture_device(&self->lo, O_RDWR));
 	ASSERT_EQ(0, loop_configure(self->lo.fd, self->lo.backfd, 0, 0, 0, 0,
 				    NULL));
 	/* O_DIRECT: one request, issued from submit_bio() */

@@ -368,9 +368,7 @@ TEST_F(dev, set_status64_overflow)
 
 	/* The same limit applies when binding. */
 	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
-	close(self->lo.fd);
-	self->lo.fd = -1;
-	ASSERT_EQ(0, loop_wait_unbound(self->lo.nr, LOOP_NODE_WAIT_MS));
+	ASSERT_EQ(0, loop_fixture_release(&self->lo));
 	self->lo.fd = loop_open(self->lo.nr, O_RDWR);
 	ASSERT_LE(0, self->lo.fd);
 	EXPECT_EQ(-EOVERFLOW, loop_configure(self->lo.fd, self->lo.backfd, 0,
@@ -555,9 +553,7 @@ TEST_F(dev, set_direct_io_unsupported)
 	EXPECT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_DIRECT_IO, 0));
 
 	ioctl(self->lo.fd, LOOP_CLR_FD, 0);
-	close(self->lo.fd);
-	self->lo.fd = -1;
-	loop_wait_unbound(self->lo.nr, LOOP_NODE_WAIT_MS);
+	loop_fixture_release(&self->lo);
 	close(ramfd);
 	unlink(file);
 	umount2(dir, MNT_DETACH);
@@ -742,9 +738,7 @@ TEST_F(dev, sysfs_vanishes_on_unbind)
 	}
 
 	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
-	close(self->lo.fd);
-	self->lo.fd = -1;
-	ASSERT_EQ(0, loop_wait_unbound(self->lo.nr, LOOP_NODE_WAIT_MS));
+	ASSERT_EQ(0, loop_fixture_release(&self->lo));
 
 	EXPECT_FALSE(loop_sysfs_has(self->lo.nr, "loop"))
 		TH_LOG("loop/ must vanish at unbind");
@@ -760,10 +754,7 @@ TEST_F(dev, clr_fd_sole_opener)
 
 	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_SET_FD, self->lo.backfd));
 	EXPECT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
-	close(self->lo.fd);
-	self->lo.fd = -1;
-
-	EXPECT_EQ(0, loop_wait_unbound(self->lo.nr, LOOP_NODE_WAIT_MS));
+	EXPECT_EQ(0, loop_fixture_release(&self->lo));
 	self->lo.fd = loop_open(self->lo.nr, O_RDWR);
 	ASSERT_LE(0, self->lo.fd);
 	EXPECT_EQ(-ENXIO, loop_get_status64(self->lo.fd, &info));
@@ -1205,9 +1196,7 @@ TEST_F(cfg, unbind_resets)
 				    variant->sizelimit, variant->block_size,
 				    NULL));
 	ASSERT_EQ(0, loop_ioctl(self->lo.fd, LOOP_CLR_FD, 0));
-	close(self->lo.fd);
-	self->lo.fd = -1;
-	ASSERT_EQ(0, loop_wait_unbound(self->lo.nr, LOOP_NODE_WAIT_MS));
+	ASSERT_EQ(0, loop_fixture_release(&self->lo));
 
 	EXPECT_EQ(0, loop_sysfs_ll(self->lo.nr, "size"));
 	EXPECT_EQ(512, loop_sysfs_ll(self->lo.nr, "queue/logical_block_size"));

@@ -487,11 +487,8 @@ static inline int loop_wait_unbound(int nr, unsigned int ms)
 	return st < 0 ? st : -EBUSY;
 }
 
-/*
- * Detach loopN if it is bound: LOOP_CLR_FD (deferred to the last close),
- * then wait until the device reports unbound.
- */
-static inline int loop_unbind(int nr)
+/* LOOP_CLR_FD on loopN from an opener of our own, errors ignored. */
+static inline void loop_ask_unbind(int nr)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -502,6 +499,15 @@ static inline int loop_unbind(int nr)
 		ioctl(fd, LOOP_CLR_FD, 0);
 		close(fd);
 	}
+}
+
+/*
+ * Detach loopN if it is bound: LOOP_CLR_FD (deferred to the last close),
+ * then wait until the device reports unbound.
+ */
+static inline int loop_unbind(int nr)
+{
+	loop_ask_unbind(nr);
 	return loop_wait_unbound(nr, LOOP_NODE_WAIT_MS);
 }
 
@@ -614,17 +620,9 @@ static inline int loop_snap_restore(const struct loop_snap *snap)
 	 */
 	for (i = 0; i < n; i++) {
 		int idx = loop_snap_find(snap, ids[i]);
-		char path[PATH_MAX];
-		int fd;
 
-		if (idx >= 0 && snap->bound[idx])
-			continue;
-		loop_dev_path(path, sizeof(path), ids[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ioctl(fd, LOOP_CLR_FD, 0);
-			close(fd);
-		}
+		if (idx < 0 || !snap->bound[idx])
+			loop_ask_unbind(ids[i]);
 	}
 	for (i = n - 1; i >= 0; i--) {
 		int idx = loop_snap_find(snap, ids[i]);
@@ -732,6 +730,34 @@ static inline void loop_fixture_init(struct loop_fixture *f)
 }
 
 /*
+ * Take a free device for @f and open it with @flags: what LOOP_FIX_DEVICE
+ * does, and what a test body does when it wants the device later or
+ * opened otherwise.  0 or -errno.
+ */
+static inline int loop_fixture_device(struct loop_fixture *f, int flags)
+{
+	long nr = loop_ctl_get_free(f->ctl);
+
+	if (nr < 0)
+		return nr;
+	f->nr = nr;
+	f->fd = loop_open(f->nr, flags);
+	return f->fd < 0 ? f->fd : 0;
+}
+
+/*
+ * Close @f's device and wait until it is no longer bound, for a test that
+ * unbound it or let autoclear do it at the last close: 0 or -errno.
+ */
+static inline int loop_fixture_release(struct loop_fixture *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	return loop_wait_unbound(f->nr, LOOP_NODE_WAIT_MS);
+}
+
+/*
  * Take the snapshot, open the control device, then make what @what asks
  * for; the backing file has LOOP_BACKING_SIZE bytes of @fill (0: sparse).
  * 0 or -errno; whatever was made is for loop_fixture_teardown() to undo.
@@ -740,8 +766,6 @@ static inline void loop_fixture_init(struct loop_fixture *f)
 static inline int loop_fixture_setup(struct loop_fixture *f, unsigned int what,
 				     unsigned char fill)
 {
-	long nr;
-
 	loop_snap_take(&f->snap);
 	f->ctl = loop_ctl_open();
 	if (f->ctl < 0)
@@ -752,15 +776,8 @@ static inline int loop_fixture_setup(struct loop_fixture *f, unsigned int what,
 		if (f->backfd < 0)
 			return f->backfd;
 	}
-	if (what & LOOP_FIX_DEVICE) {
-		nr = loop_ctl_get_free(f->ctl);
-		if (nr < 0)
-			return nr;
-		f->nr = nr;
-		f->fd = loop_open(f->nr, O_RDWR);
-		if (f->fd < 0)
-			return f->fd;
-	}
+	if (what & LOOP_FIX_DEVICE)
+		return loop_fixture_device(f, O_RDWR);
 	return 0;
 }
 
@@ -826,17 +843,8 @@ static inline void loop_unbind_all(void)
 	int i, n;
 
 	n = loop_list(ids, LOOP_MAX_DEVICES);
-	for (i = 0; i < n; i++) {
-		char path[PATH_MAX];
-		int fd;
-
-		loop_dev_path(path, sizeof(path), ids[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ioctl(fd, LOOP_CLR_FD, 0);
-			close(fd);
-		}
-	}
+	for (i = 0; i < n; i++)
+		loop_ask_unbind(ids[i]);
 	for (i = 0; i < n; i++)
 		loop_unbind(ids[i]);
 }

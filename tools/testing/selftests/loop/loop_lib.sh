@@ -227,7 +227,10 @@ loop_cleanup()
 	for n in $LOOP_BASELINE; do
 		[ -e "/sys/block/loop$n" ] || "$LOOPCTL" add "$n" >/dev/null 2>&1
 	done
-	[ -z "$LOOP_SCRATCH" ] || rm -rf "$LOOP_SCRATCH"
+	# Never into a file system that would not unmount: it stays, with
+	# its mount point, for whoever looks into the failure.
+	[ -z "$LOOP_SCRATCH" ] || grep -q " $LOOP_SCRATCH/" /proc/mounts ||
+		rm -rf "$LOOP_SCRATCH"
 }
 
 # Common preconditions; on failure skip the whole program.

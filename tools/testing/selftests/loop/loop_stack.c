@@ -1291,7 +1291,7 @@ TEST_F_TIMEOUT(fsize, write_past_limit, 120)
 	lo->backfd = loop_backing_create(lo->backing, sizeof(lo->backing),
 					 FSIZE_BACKING, 0xff);
 	ASSERT_LE(0, lo->backfd);
-	ASSERT_EQ(0, backing_fix_device(lo, O_RDWR));
+	ASSERT_EQ(0, loop_fixture_device(lo, O_RDWR));
 	ASSERT_EQ(0, loop_configure(lo->fd, lo->backfd, variant->lo_flags,
 				    0, 0, 0, NULL));
 	self->dfd = loop_open(lo->nr, O_RDWR | O_DIRECT);
@@ -1479,7 +1479,7 @@ TEST_F_TIMEOUT(change_fd, dio_to_ramfs, 300)
 	if (lo->backfd < 0 && errno == EINVAL)
 		SKIP(return, "tmpfs without O_DIRECT (before Linux 6.6)");
 	ASSERT_LE(0, lo->backfd);
-	ASSERT_EQ(0, backing_fix_device(lo, O_RDONLY));
+	ASSERT_EQ(0, loop_fixture_device(lo, O_RDONLY));
 	ASSERT_EQ(0, loop_configure(lo->fd, lo->backfd, LO_FLAGS_READ_ONLY |
 				    LO_FLAGS_DIRECT_IO, 0, 0, 0, NULL));
 	close(lo->backfd);
